@@ -1,0 +1,95 @@
+"""On-disk cache of stage outputs keyed by video content and stage settings, with atomic writes and LRU eviction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MAX_BYTES = 20 * 1024**3
+_DATA = "data.npz"
+_INFO = "info.json"
+
+
+def stage_key(video_hash: str, stage: str, settings: dict[str, Any]) -> str:
+    """A stable key for one stage of one video under given settings."""
+    blob = json.dumps({"video": video_hash, "stage": stage, "settings": settings}, sort_keys=True, default=str)
+    return f"{stage}-{hashlib.sha256(blob.encode()).hexdigest()[:40]}"
+
+
+class StageCache:
+    """Entries are folders `<root>/<key>/` with `data.npz` + `info.json`; a folder appears only when complete."""
+
+    def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        for stale in self.root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def get(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The cached (arrays, info) for `key`, marking it recently used; None when absent or unreadable."""
+        entry = self.root / key
+        try:
+            info = json.loads((entry / _INFO).read_text())
+            with np.load(entry / _DATA, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            os.utime(entry)
+        except (OSError, ValueError):
+            return None
+        return arrays, info
+
+    def has(self, key: str) -> bool:
+        """Whether a complete entry exists."""
+        return (self.root / key / _INFO).is_file()
+
+    def put(self, key: str, arrays: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> None:
+        """Store atomically: write into a temporary directory, then rename it into place; evict to the size cap."""
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            np.savez(tmp / _DATA, **arrays)
+            (tmp / _INFO).write_text(json.dumps(info or {}, default=str))
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            with self._lock:
+                target = self.root / key
+                if target.exists():
+                    shutil.rmtree(target)
+                os.rename(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.evict()
+
+    def evict(self) -> list[str]:
+        """Drop least-recently-used entries until the cache fits `max_bytes`; returns the evicted keys."""
+        with self._lock:
+            entries = []
+            for entry in self.root.iterdir():
+                if entry.name.startswith(".tmp-") or not entry.is_dir():
+                    continue
+                size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+                entries.append((entry.stat().st_mtime, size, entry))
+            total = sum(size for _, size, _ in entries)
+            evicted = []
+            for _, size, entry in sorted(entries, key=lambda e: e[0]):
+                if total <= self.max_bytes:
+                    break
+                shutil.rmtree(entry, ignore_errors=True)
+                total -= size
+                evicted.append(entry.name)
+            return evicted
+
+    def size_bytes(self) -> int:
+        """Bytes held by complete entries."""
+        return sum(f.stat().st_size for f in self.root.glob("*/*") if f.is_file() and not f.parent.name.startswith("."))

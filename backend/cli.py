@@ -1,0 +1,210 @@
+"""The `vidrig` command line: serve, process, inspect, keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from protocol.errors import BadRequest, VidrigError
+
+
+def default_state_dir() -> Path:
+    """Where the server keeps jobs and the stage cache: $VIDRIG_HOME, else $XDG_CACHE_HOME/vidrig."""
+    if os.environ.get("VIDRIG_HOME"):
+        return Path(os.environ["VIDRIG_HOME"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vidrig"
+
+
+def parse_frames(text: str | None) -> list[int] | None:
+    """`A:B` -> [A, B) frame range."""
+    if not text:
+        return None
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError as exc:
+        raise BadRequest(f"--frames must look like START:STOP, got {text!r}") from exc
+    if not 0 <= a < b:
+        raise BadRequest(f"--frames needs 0 <= START < STOP, got {text!r}")
+    return [a, b]
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set section.key=value` pairs; values are parsed as JSON when they can be, else kept as strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the ZeroMQ server until interrupted."""
+    from .server.server import Server, ServerConfig
+
+    cfg = ServerConfig(
+        bind=args.bind,
+        state_dir=Path(args.cache) if args.cache else default_state_dir(),
+        keys_dir=Path(args.keys) if args.keys else None,
+        allowed_roots=[Path(p) for p in args.allow_root],
+        device=args.device,
+    )
+    if args.cache_max_gb is not None:
+        cfg.cache_max_bytes = int(args.cache_max_gb * 1024**3)
+    server = Server(cfg)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    print(f"vidrig serve: listening on {server.endpoint} (state in {cfg.state_dir})", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    """Run one job in this process with a progress bar and write the result file."""
+    from tqdm import tqdm
+
+    from .cache.stage_cache import StageCache
+    from .export import export_all
+    from .pipeline import check_video_path, make_spec, run_job
+
+    video = check_video_path(str(Path(args.video).resolve()))
+    if args.models:
+        os.environ["VIDRIG_MODELS"] = str(Path(args.models).resolve())
+    spec = make_spec(
+        str(video),
+        preset=args.preset,
+        method=args.method,
+        overrides=parse_overrides(args.set),
+        frames=parse_frames(args.frames),
+        body_model=args.body_model,
+        models_dir=str(Path(args.models).resolve()) if args.models else None,
+    )
+    cache = StageCache((Path(args.cache) if args.cache else default_state_dir()) / "cache")
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {postfix}", file=sys.stderr)
+
+    def sink(stage: str, fraction: float, message: str, eta: float | None) -> None:
+        bar.set_description(stage)
+        bar.n = int(fraction * 1000)
+        bar.set_postfix_str(f"{message} ETA {eta:.0f}s" if eta is not None else message)
+
+    t0 = time.perf_counter()
+    result, ctx = run_job(spec, cache, sink=sink, device=args.device or "cpu")
+    bar.n = 1000
+    bar.close()
+    written = export_all(result, Path(args.output), bvh=args.bvh, ply=args.ply)
+    cached = f" (cached: {', '.join(ctx.cached_stages)})" if ctx.cached_stages else ""
+    print(f"processed {video.name} with {spec.method} in {time.perf_counter() - t0:.1f} s{cached}")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print what a result file holds."""
+    from protocol.result import Result
+
+    result = Result.load_npz(args.result)
+    print(describe_result(result))
+    return 0
+
+
+def describe_result(result: Any) -> str:
+    """A short human-readable summary of a Result."""
+    meta = result.meta
+    lines = [
+        f"method: {meta.method}   preset: {meta.preset}   body model: {meta.body_model} ({meta.gender})",
+        f"frames: {len(meta.frame_indices)} at {meta.fps:.3f} fps"
+        + (f" (source {meta.frame_indices[0]}..{meta.frame_indices[-1]})" if meta.frame_indices else ""),
+    ]
+    arrays, _ = result.to_arrays()
+    for name in sorted(arrays):
+        a = arrays[name]
+        stats = ""
+        if a.dtype.kind == "f" and a.size:
+            stats = f"  range [{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]"
+        lines.append(f"  {name:28s} {a.dtype.name:8s} {tuple(a.shape)}{stats}")
+    if result.camera is not None:
+        lines.append(f"camera: static={result.camera.static} scale_known={result.camera.scale_known}")
+    if meta.timings:
+        lines.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in meta.timings.items()))
+    return "\n".join(lines)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Generate CurveZMQ key pairs for a server and its clients."""
+    from protocol.keys import generate_keys
+
+    paths = generate_keys(args.directory)
+    print(f"server keys: {paths['server_secret']} (keep secret), {paths['server_public']}")
+    print(f"client keys: {paths['client_secret']} (give to the add-on), {paths['client_public']}")
+    print(f"authorized clients: {paths['authorized']} (one .key file per allowed client)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    p = argparse.ArgumentParser(prog="vidrig", description="VidRig backend: video to SMPL-X animation.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the ZeroMQ backend server")
+    s.add_argument("--bind", default="tcp://127.0.0.1:5557")
+    s.add_argument(
+        "--cache", help="folder for the stage cache and job records (default: $VIDRIG_HOME or ~/.cache/vidrig)"
+    )
+    s.add_argument("--cache-max-gb", type=float, default=None, help="stage cache size cap (LRU eviction)")
+    s.add_argument("--keys", help="CurveZMQ keys folder from `vidrig keys` (required for non-loopback binds)")
+    s.add_argument("--allow-root", action="append", default=[], help="only accept videos under this folder")
+    s.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA when present)")
+    s.set_defaults(func=cmd_serve)
+
+    pr = sub.add_parser("process", help="run one video through the pipeline without a server")
+    pr.add_argument("video")
+    pr.add_argument("--preset")
+    pr.add_argument("--method")
+    pr.add_argument("-o", "--output", required=True, help="result .npz path")
+    pr.add_argument("--frames", help="START:STOP source frame range")
+    pr.add_argument("--models", help="folder with your SMPL-X / MANO files")
+    pr.add_argument("--body-model", choices=["default", "smplx"], default=None)
+    pr.add_argument("--set", action="append", default=[], help="override a setting: section.key=value")
+    pr.add_argument("--bvh", action="store_true", help="also write a BVH of the skeleton")
+    pr.add_argument("--ply", action="store_true", help="also write the scene points as PLY")
+    pr.add_argument("--cache", help="folder for the stage cache (default: the server's, so stages are shared)")
+    pr.add_argument("--device")
+    pr.set_defaults(func=cmd_process)
+
+    i = sub.add_parser("inspect", help="print what a result file holds")
+    i.add_argument("result")
+    i.set_defaults(func=cmd_inspect)
+
+    k = sub.add_parser("keys", help="generate CurveZMQ key pairs")
+    k.add_argument("directory")
+    k.set_defaults(func=cmd_keys)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `vidrig` console script; VidRig errors print as one plain line and exit 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VidrigError as exc:
+        print(f"vidrig: {exc.code.value}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

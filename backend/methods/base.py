@@ -1,0 +1,231 @@
+"""The Method protocol and the JobContext a method runs in: cached stages, models, progress and cancellation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
+
+from protocol.errors import Cancelled
+
+from ..cache.stage_cache import StageCache, stage_key
+
+if TYPE_CHECKING:
+    from protocol.result import Result
+
+    from ..camera.types import CameraSolve
+    from ..models.base import BodyModel, HandModel
+    from ..perception.observations import Observations
+    from ..settings import JobSettings
+    from ..video import VideoInfo
+
+T = TypeVar("T")
+ProgressSink = Callable[[str, float, str, float | None], None]  # stage, overall fraction, message, eta seconds
+
+# Share of the whole job each stage usually takes, for an overall fraction and ETA.
+STAGE_WEIGHTS = {"probe": 0.02, "perception": 0.5, "camera": 0.18}
+
+
+@dataclass
+class JobSpec:
+    """Everything needed to run (or re-run) a job; JSON-able so it survives restarts."""
+
+    video: str
+    method: str
+    settings: dict[str, dict[str, Any]]
+    preset: str | None = None
+    frames: list[int] | None = None
+    body_model: str = "default"
+    gender: str = "neutral"
+    models_dir: str | None = None
+    pins: str | None = None  # path of an .npz with pin_frames / pin_poses for a refine
+    parent: str | None = None  # the job a refine starts from
+
+
+class Method(Protocol):
+    """What every reconstruction method implements."""
+
+    name: str
+    produces: frozenset[str]
+
+    def run(self, job: JobContext, settings: Any) -> Result: ...
+
+
+@dataclass
+class _Clock:
+    """Tracks the overall fraction of a job across stages to estimate time left."""
+
+    start: float = field(default_factory=time.monotonic)
+    done_weight: float = 0.0
+    stage: str = ""
+    stage_weight: float = 0.0
+
+    def overall(self, stage: str, fraction: float) -> float:
+        """Map a stage-local fraction to the whole job."""
+        if stage != self.stage:
+            self.done_weight = min(self.done_weight + self.stage_weight, 0.95)
+            self.stage = stage
+            self.stage_weight = STAGE_WEIGHTS.get(stage, max(1.0 - self.done_weight, 0.05) / 2)
+        return min(self.done_weight + self.stage_weight * min(max(fraction, 0.0), 1.0), 0.999)
+
+    def eta(self, overall: float) -> float | None:
+        """Seconds left by linear extrapolation of the overall fraction."""
+        elapsed = time.monotonic() - self.start
+        if overall <= 0.01 or elapsed < 0.5:
+            return None
+        return elapsed * (1.0 - overall) / overall
+
+
+class JobContext:
+    """A method's view of its job: the video, lazily computed and cached stages, models, progress and cancellation."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        settings: JobSettings,
+        cache: StageCache,
+        *,
+        sink: ProgressSink | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        device: str = "cpu",
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.cache = cache
+        self.device = device
+        self.video = Path(spec.video)
+        self.timings: dict[str, float] = {}
+        self.cached_stages: list[str] = []
+        self._sink = sink
+        self._cancelled = cancelled
+        self._clock = _Clock()
+        self._last_emit = 0.0
+
+    @property
+    def frame_range(self) -> tuple[int, int | None]:
+        """[start, stop) of the source frames this job covers (stop None = to the end)."""
+        if self.spec.frames:
+            return self.spec.frames[0], self.spec.frames[1]
+        return 0, None
+
+    def progress(self, stage: str, fraction: float, message: str = "") -> None:
+        """Report progress inside a stage; cheap enough to call every iteration (rate-limited to 20 Hz)."""
+        now = time.monotonic()
+        changed = stage != self._clock.stage
+        overall = self._clock.overall(stage, fraction)
+        if self._sink is not None and (changed or fraction >= 1.0 or now - self._last_emit >= 0.05):
+            self._last_emit = now
+            self._sink(stage, overall, message, self._clock.eta(overall))
+
+    def check_cancelled(self) -> None:
+        """Raise Cancelled when the client asked to stop; call it inside every loop."""
+        if self._cancelled():
+            raise Cancelled("the job was cancelled")
+
+    def stage(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        compute: Callable[[], T],
+        encode: Callable[[T], dict[str, np.ndarray]],
+        decode: Callable[[dict[str, np.ndarray]], T],
+    ) -> T:
+        """Run a stage once per (video content, frame range, settings): cached on disk, skipped on re-runs."""
+        key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), **settings})
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cached_stages.append(name)
+            self.progress(name, 1.0, "cached")
+            return decode(hit[0])
+        t0 = time.perf_counter()
+        self.progress(name, 0.0, "starting")
+        value = compute()
+        self.timings[name] = time.perf_counter() - t0
+        self.cache.put(key, encode(value), {"stage": name, "seconds": self.timings[name]})
+        self.progress(name, 1.0, "done")
+        return value
+
+    @cached_property
+    def info(self) -> VideoInfo:
+        """Container facts of the video (size, fps, frames, rotation)."""
+        from ..video import probe
+
+        return probe(self.video)
+
+    @cached_property
+    def video_hash(self) -> str:
+        """Content hash of the video, memoised in the cache by path, size and modification time."""
+        from ..video import content_hash
+
+        st = self.video.stat()
+        key = stage_key(str(self.video.resolve()), "hash", {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        hit = self.cache.get(key)
+        if hit is not None:
+            return str(hit[1]["sha256"])
+        digest = content_hash(self.video)
+        self.cache.put(key, {}, {"sha256": digest})
+        return digest
+
+    def observations(self) -> Observations:
+        """Perception output for the job's frames (cached stage `perception`)."""
+        from ..perception import detect
+        from ..perception.observations import Observations
+
+        section = self.settings.section("perception")
+        start, stop = self.frame_range
+        return self.stage(
+            "perception",
+            self.settings.to_dict()["perception"],
+            lambda: detect(
+                self.video,
+                start,
+                stop,
+                settings=section,
+                progress=lambda f, msg: self.progress("perception", f, msg),
+                check_cancelled=self.check_cancelled,
+            ),
+            lambda obs: obs.to_arrays(),
+            Observations.from_arrays,
+        )
+
+    def camera(self) -> CameraSolve:
+        """Camera intrinsics, motion and scene points for the job's frames (cached stage `camera`)."""
+        from ..camera.solve import solve_camera
+        from ..camera.types import CameraSolve
+
+        section = self.settings.section("camera")
+        start, stop = self.frame_range
+        return self.stage(
+            "camera",
+            self.settings.to_dict()["camera"],
+            lambda: solve_camera(
+                self.video,
+                start,
+                stop,
+                settings=section,
+                progress=lambda f, msg: self.progress("camera", f, msg),
+                check_cancelled=self.check_cancelled,
+            ),
+            lambda cam: cam.to_arrays(),
+            CameraSolve.from_arrays,
+        )
+
+    def body_model(self) -> BodyModel:
+        """The job's body model (user SMPL-X files or the built-in default)."""
+        from ..models.loader import load_body_model
+
+        models_dir = Path(self.spec.models_dir) if self.spec.models_dir else None
+        return load_body_model(self.spec.body_model, models_dir, self.spec.gender, self.device)
+
+    def hand_model(self, side: str) -> HandModel:
+        """A hand model for one side: MANO when the body is SMPL-X, else the default model's hand."""
+        from ..models.loader import load_hand_model
+
+        models_dir = Path(self.spec.models_dir) if self.spec.models_dir else None
+        name = "mano" if self.spec.body_model == "smplx" else "default"
+        return load_hand_model(name, side, models_dir, self.device)
