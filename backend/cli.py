@@ -64,6 +64,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if args.cache_max_gb is not None:
         cfg.cache_max_bytes = int(args.cache_max_gb * 1024**3)
+    if args.max_message_bytes is not None:
+        cfg.max_message_bytes = args.max_message_bytes
     server = Server(cfg)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
@@ -154,6 +156,24 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_hand_prior(args: argparse.Namespace) -> int:
+    """Train the hand motion prior (synthetic motion, or AMASS-style files with hands) and write a checkpoint."""
+    import torch
+
+    from .priors.hand_motion.model import DEFAULT_CHECKPOINT
+    from .priors.hand_motion.train import TrainConfig, train_hand_prior
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(steps=args.steps, seed=args.seed, amass=str(Path(args.amass).resolve()) if args.amass else None)
+    command = "vidrig " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "vidrig train hand-prior"
+    report = train_hand_prior(cfg, Path(args.out) if args.out else DEFAULT_CHECKPOINT, command=command,
+                              log=lambda line: print(line, flush=True))
+    print(f"trained {report.steps} steps in {report.seconds:.0f} s; held-out round trip "
+          f"{report.val_rot_deg:.2f} deg, {report.val_landmark_mm:.2f} mm")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     p = argparse.ArgumentParser(prog="vidrig", description="VidRig backend: video to SMPL-X animation.")
@@ -168,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keys", help="CurveZMQ keys folder from `vidrig keys` (required for non-loopback binds)")
     s.add_argument("--allow-root", action="append", default=[], help="only accept videos under this folder")
     s.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA when present)")
+    s.add_argument(
+        "--max-message-bytes", type=int, default=None, help="largest accepted client message (default 256 MiB)"
+    )
     s.set_defaults(func=cmd_serve)
 
     pr = sub.add_parser("process", help="run one video through the pipeline without a server")
@@ -188,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="print what a result file holds")
     i.add_argument("result")
     i.set_defaults(func=cmd_inspect)
+
+    tr = sub.add_parser("train", help="train a learned component")
+    trs = tr.add_subparsers(dest="what", required=True)
+    hp = trs.add_parser("hand-prior", help="train the hand motion prior (method hmp)")
+    hp.add_argument("--out", help="checkpoint path (default: the shipped backend/priors/hand_motion/weights/)")
+    hp.add_argument("--steps", type=int, default=3000)
+    hp.add_argument("--seed", type=int, default=0)
+    hp.add_argument("--amass", help="folder of AMASS-style npz files with hands (GRAB, TCDHands, SAMP, ...)")
+    hp.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    hp.set_defaults(func=cmd_train_hand_prior)
 
     k = sub.add_parser("keys", help="generate CurveZMQ key pairs")
     k.add_argument("directory")

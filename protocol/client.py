@@ -43,6 +43,8 @@ class Client:
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        # A DEALER with no live connection (server down, keys refused) blocks in send; bound the wait.
+        self._sock.setsockopt(zmq.SNDTIMEO, max(int(timeout * 1000), 1))
         if keys_dir is not None:
             public, secret = load_keypair(Path(keys_dir) / "client.key_secret")
             self._sock.curve_publickey = public
@@ -65,7 +67,13 @@ class Client:
         """Send a request, giving it a fresh id when it has none; returns the id."""
         if not msg.id:
             msg.id = m.new_id()
-        self._sock.send_multipart(msg.to_frames(), copy=False)
+        try:
+            self._sock.send_multipart(msg.to_frames(), copy=False)
+        except zmq.Again as exc:
+            raise BackendUnavailable(
+                f"could not reach the VidRig backend at {self.endpoint} within {self.timeout:.1f} s: "
+                "is it running (vidrig serve), and do its keys match?"
+            ) from exc
         return msg.id
 
     def recv(self, timeout: float | None = None) -> m.Message | None:
@@ -148,13 +156,24 @@ class Client:
         return reply.result
 
     def wait(self, job: str, timeout: float = 600.0) -> m.Message:
-        """Block until the job ends; returns its final ResultMessage, CancelledMessage or Error."""
+        """Block until the job ends; returns its final ResultMessage, CancelledMessage or Error.
+
+        Messages about other jobs stay buffered for later `recv` / `wait` calls, in their order.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = self.recv(min(1.0, deadline - time.monotonic()))
-            if isinstance(msg, m.ResultMessage | m.CancelledMessage | m.Error) and getattr(msg, "job", None) == job:
-                return msg
-        raise BackendUnavailable(f"job {job} did not finish within {timeout:.0f} s")
+        others: list[m.Message] = []
+        try:
+            while time.monotonic() < deadline:
+                msg = self.recv(min(1.0, deadline - time.monotonic()))
+                if msg is None:
+                    continue
+                if getattr(msg, "job", None) != job:
+                    others.append(msg)
+                elif isinstance(msg, m.ResultMessage | m.CancelledMessage | m.Error):
+                    return msg
+            raise BackendUnavailable(f"job {job} did not finish within {timeout:.0f} s")
+        finally:
+            self._pending.extendleft(reversed(others))
 
 
 def _expect(reply: m.Message, cls: type[T]) -> T:

@@ -47,7 +47,7 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
         dtype_name = arr.dtype.name
         if dtype_name not in DTYPES:
             raise BadRequest(f"array {name!r} has unsupported dtype {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=DTYPES[dtype_name])
+        arr = arr.astype(DTYPES[dtype_name], order="C", copy=False)  # keeps 0-d shapes (ascontiguousarray does not)
         table.append({"name": name, "dtype": dtype_name, "shape": list(arr.shape)})
         frames.append(arr.tobytes())
     header["arrays"] = table

@@ -268,7 +268,7 @@ def _check_field(cls: type[Message], name: str, annotation: Any, value: Any) -> 
     ok = {
         "str": isinstance(value, str) and len(value) <= 4096,
         "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+        "float": _finite_number(value),
         "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
         "dict[str, Any]": isinstance(value, dict),
         "list[dict[str, Any]]": isinstance(value, list) and all(isinstance(v, dict) for v in value),
@@ -279,6 +279,16 @@ def _check_field(cls: type[Message], name: str, annotation: Any, value: Any) -> 
     if not ok:
         raise BadRequest(f"{cls.TYPE}: field {name!r} must be {base}, got {type(value).__name__}")
     return value
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number (not a bool) that fits a finite float; huge integers would overflow `math.isfinite`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_semantics(msg: Message) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_MAX_BYTES = 20 * 1024**3
+STALE_TMP_S = 3600.0  # unfinished writes older than this are removed when a cache is opened
 _DATA = "data.npz"
 _INFO = "info.json"
 
@@ -33,7 +36,10 @@ class StageCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         for stale in self.root.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            # Left by a writer that died; a fresh one may belong to another live process sharing this cache.
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                    shutil.rmtree(stale, ignore_errors=True)
 
     def get(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """The cached (arrays, info) for `key`, marking it recently used; None when absent or unreadable."""
@@ -63,9 +69,16 @@ class StageCache:
                     os.fsync(fh.fileno())
             with self._lock:
                 target = self.root / key
-                if target.exists():
-                    shutil.rmtree(target)
-                os.rename(tmp, target)
+                # Move an old entry aside in one rename so no reader ever sees it half deleted.
+                old = self.root / f".tmp-{uuid.uuid4().hex}"
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(target, old)
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    if not self.has(key):  # only another process finishing the same entry first is fine
+                        raise
+                shutil.rmtree(old, ignore_errors=True)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -78,8 +91,11 @@ class StageCache:
             for entry in self.root.iterdir():
                 if entry.name.startswith(".tmp-") or not entry.is_dir():
                     continue
-                size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
-                entries.append((entry.stat().st_mtime, size, entry))
+                try:
+                    size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+                    entries.append((entry.stat().st_mtime, size, entry))
+                except FileNotFoundError:  # removed meanwhile by another process sharing the cache
+                    continue
             total = sum(size for _, size, _ in entries)
             evicted = []
             for _, size, entry in sorted(entries, key=lambda e: e[0]):

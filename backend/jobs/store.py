@@ -82,10 +82,13 @@ class JobStore:
             if record.state in ACTIVE:
                 record.state = "failed"
                 record.finished = time.time()
+                record.message = (
+                    "the backend stopped while this job was "
+                    f"{'running' if record.started else 'queued'}; submit it again to resume from its cached stages"
+                )
                 record.error = {
                     "code": ErrorCode.INTERNAL.value,
-                    "message": "the backend stopped while this job was "
-                    f"{'running' if record.started else 'queued'}; submit it again to resume from its cached stages",
+                    "message": record.message,
                     "details": {"interrupted": True, "stage": record.stage},
                 }
                 self.save(record)

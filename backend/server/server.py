@@ -92,7 +92,12 @@ class Server:
         self.sock.setsockopt(zmq.MAXMSGSIZE, cfg.max_message_bytes * 2)
         self.sock.setsockopt(zmq.SNDHWM, 10000)
         self.auth = secure_socket(self.ctx, self.sock, cfg.bind, cfg.keys_dir)
-        self.sock.bind(cfg.bind)
+        try:
+            self.sock.bind(cfg.bind)
+        except zmq.ZMQError as exc:
+            if self.auth is not None:
+                self.auth.stop()
+            raise BadRequest(f"cannot listen on {cfg.bind}: {exc.strerror} (is another backend running?)") from exc
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.queue: collections.deque[str] = collections.deque()
         self.records: dict[str, JobRecord] = {}
@@ -337,7 +342,10 @@ class Server:
         if record is None:
             return
         if kind == "progress":
+            stage = record.stage
             _, _, record.stage, record.fraction, record.message, record.eta = event
+            if record.stage != stage:  # persist stage changes, so a restart can say where a job stopped
+                self.store.save(record)
             return
         self.worker.job = None
         self.worker.cancel_deadline = None
@@ -355,6 +363,10 @@ class Server:
         record.state, record.finished = state, time.time()
         if state == "done":
             record.fraction, record.eta = 1.0, 0.0
+        elif state == "failed" and record.error is not None:
+            record.message = record.error["message"]  # `status` of a failed job tells why
+        elif state == "cancelled":
+            record.message = "cancelled"
         self.store.save(record)
         owner = self.owners.pop(record.id, None)
         waiting = self.cancel_requests.pop(record.id, []) + (extra or [])

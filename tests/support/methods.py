@@ -22,6 +22,7 @@ class FrameCountSettings:
     ignore_cancel: bool = False  # never check the cancel flag (the server must kill the worker)
     exit_code: int | None = None  # the worker process exits with this code at the first frame
     salt: str = ""  # changes the stage key without changing behaviour
+    gate: str = ""  # when set, a second cached stage `gate` waits (cancellable) until this file exists
 
 
 class FrameCountMethod:
@@ -53,19 +54,48 @@ class FrameCountMethod:
             lambda a: {"indices": a},
             lambda d: d["indices"],
         )
+        if settings.gate:
+            self._wait_for_gate(job, settings.gate)
         t = len(indices)
         z3 = np.zeros((t, 3), np.float32)
         motion = SmplxMotion(
-            global_orient=z3, body_pose=np.zeros((t, 21, 3), np.float32), jaw_pose=z3, leye_pose=z3, reye_pose=z3,
-            left_hand_pose=np.zeros((t, 15, 3), np.float32), right_hand_pose=np.zeros((t, 15, 3), np.float32),
-            betas=np.zeros(10, np.float32), transl=np.tile(np.arange(t, dtype=np.float32)[:, None], (1, 3)),
-            global_orient_c=z3, transl_c=z3,
+            global_orient=z3,
+            body_pose=np.zeros((t, 21, 3), np.float32),
+            jaw_pose=z3,
+            leye_pose=z3,
+            reye_pose=z3,
+            left_hand_pose=np.zeros((t, 15, 3), np.float32),
+            right_hand_pose=np.zeros((t, 15, 3), np.float32),
+            betas=np.zeros(10, np.float32),
+            transl=np.tile(np.arange(t, dtype=np.float32)[:, None], (1, 3)),
+            global_orient_c=z3,
+            transl_c=z3,
         )
         meta = ResultMeta(
-            method=self.name, preset=None, settings={}, body_model="default", gender="neutral",
-            fps=job.info.fps, frame_indices=indices.tolist(),
+            method=self.name,
+            preset=None,
+            settings={},
+            body_model="default",
+            gender="neutral",
+            fps=job.info.fps,
+            frame_indices=indices.tolist(),
         )
         return Result(meta=meta, smplx=motion)
+
+    @staticmethod
+    def _wait_for_gate(job: JobContext, gate: str) -> None:
+        """Stage `gate`: poll for the gate file, reporting progress and honouring cancellation."""
+
+        def wait() -> np.ndarray:
+            polls = 0
+            while not os.path.exists(gate):
+                job.check_cancelled()
+                polls += 1
+                job.progress("gate", 0.5, f"waiting for {gate}")
+                time.sleep(0.02)
+            return np.asarray([polls], np.int64)
+
+        job.stage("gate", {"gate": gate}, wait, lambda a: {"polls": a}, lambda d: d["polls"])
 
 
 register(
