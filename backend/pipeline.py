@@ -102,5 +102,6 @@ def run_job(
     result.meta.method = spec.method
     result.meta.preset = spec.preset
     result.meta.settings = spec.settings
+    result.meta.width, result.meta.height = ctx.info.width, ctx.info.height
     result.meta.timings = {**ctx.timings, **result.meta.timings, "total": time.perf_counter() - t0}
     return result, ctx

@@ -84,7 +84,11 @@ def import_result(result: Result, take: str, video: str = "", scene: bpy.types.S
     if result.camera is not None:
         cam = result.camera
         frames = blender_frames(result, int(cam.R_w2c.shape[0]))
-        cam_obj, _ = camera.build_camera(f"{take} Camera", cam.K, cam.R_w2c, cam.t_w2c, frames, coll, video)
+        meta = result.meta
+        image_size = (meta.width, meta.height) if meta.width > 0 and meta.height > 0 else None
+        cam_obj, _ = camera.build_camera(
+            f"{take} Camera", cam.K, cam.R_w2c, cam.t_w2c, frames, coll, video, image_size=image_size
+        )
         cam_obj[ARMATURE_TAG] = take
         out.camera = cam_obj.name
         if scene.camera is None or scene.camera.get(ARMATURE_TAG):

@@ -118,6 +118,8 @@ class ResultMeta:
     frame_indices: list[int]
     version: int = FORMAT_VERSION
     timings: dict[str, float] = field(default_factory=dict)
+    width: int = 0  # source video size in pixels (0 when unknown), so K can be used without the video
+    height: int = 0
 
 
 @dataclass
