@@ -1,0 +1,1 @@
+"""Rendered ground-truth clips with known motion (CMU BVH on the default body, Blender), for benchmarks."""
