@@ -1,0 +1,267 @@
+"""mediapipe wrappers: Holistic on the subject's window, Hands (optionally in a second process), Pose search.
+
+Only the legacy solutions with model_complexity=1 are used: their models ship inside the mediapipe wheel,
+so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp_proc
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from backend.perception.landmarks import POSE_HAND_POINTS, BodyDet, HandDet, side_from_hands_label
+from backend.perception.observations import LEFT, N_BODY, N_HAND, RIGHT
+from backend.perception.settings import PerceptionSettings
+from backend.perception.views import View
+
+
+def _landmarks(lms, n: int) -> np.ndarray:
+    """(n, 4) x, y, z, visibility from a mediapipe NormalizedLandmarkList or LandmarkList."""
+    return np.array([(p.x, p.y, p.z, p.visibility) for p in lms.landmark[:n]], np.float64)
+
+
+def _body(pose_landmarks, pose_world_landmarks, view: View) -> BodyDet | None:
+    """A BodyDet in full-frame pixels from mediapipe pose outputs on `view`."""
+    if pose_landmarks is None:
+        return None
+    raw = _landmarks(pose_landmarks, N_BODY)
+    kp2d = np.empty((N_BODY, 3))
+    kp2d[:, :2] = view.to_pixels(raw[:, :2])
+    kp2d[:, 2] = np.clip(raw[:, 3], 0.0, 1.0)
+    kp3d = np.zeros((N_BODY, 4))
+    if pose_world_landmarks is not None:
+        kp3d[:, :3] = _landmarks(pose_world_landmarks, N_BODY)[:, :3]
+    kp3d[:, 3] = kp2d[:, 2]
+    return BodyDet(kp2d=kp2d, kp3d=kp3d)
+
+
+def _hand_pixels(lms, view: View) -> np.ndarray:
+    """(21, 3) x, y pixels and relative depth in pixels (mediapipe's z is scaled like x)."""
+    raw = _landmarks(lms, N_HAND)
+    out = np.empty((N_HAND, 3))
+    out[:, :2] = view.to_pixels(raw[:, :2])
+    out[:, 2] = raw[:, 2] * view.width
+    return out
+
+
+@dataclass
+class BodyOut:
+    """The body and, with Holistic, its two body-driven hands (index = the person's side) in full-frame pixels."""
+
+    body: BodyDet | None
+    hands: list[HandDet | None]
+
+
+class BodyRunner:
+    """The body model in tracking mode: mediapipe Holistic (body + body-driven hands), or Pose (body only, faster).
+
+    Holistic also runs its face model; its output is not used.
+    """
+
+    def __init__(self, settings: PerceptionSettings):
+        import mediapipe as mp
+
+        common = {
+            "static_image_mode": False,
+            "model_complexity": 1,
+            "smooth_landmarks": False,
+            "enable_segmentation": False,
+            "min_detection_confidence": settings.min_detection_confidence,
+            "min_tracking_confidence": settings.min_tracking_confidence,
+        }
+        if settings.body_model == "holistic":
+            self._solution = mp.solutions.holistic.Holistic(refine_face_landmarks=False, **common)
+        else:
+            self._solution = mp.solutions.pose.Pose(**common)
+
+    def process(self, image: np.ndarray, view: View) -> BodyOut:
+        """Run on the RGB `image` cut from `view`; landmarks come back in full-frame pixels."""
+        res = self._solution.process(image)
+        body = _body(res.pose_landmarks, res.pose_world_landmarks, view)
+        hands: list[HandDet | None] = [None, None]
+        if body is not None:
+            # Holistic's left hand is found from the pose's left wrist, pinky and index (the person's left).
+            for side, name in ((LEFT, "left_hand_landmarks"), (RIGHT, "right_hand_landmarks")):
+                lms = getattr(res, name, None)
+                if lms is not None:
+                    score = float(body.kp2d[list(POSE_HAND_POINTS[side]), 2].mean())
+                    hands[side] = HandDet(kp2d=_hand_pixels(lms, view), score=max(score, 1e-3), world=None, side=side)
+        return BodyOut(body=body, hands=hands)
+
+    def close(self) -> None:
+        """Release the mediapipe graph."""
+        self._solution.close()
+
+
+class PoseSearcher:
+    """mediapipe Pose on single images (detector every call), used to look for a lost subject in tiles."""
+
+    def __init__(self, settings: PerceptionSettings):
+        import mediapipe as mp
+
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=True,
+            model_complexity=1,
+            enable_segmentation=False,
+            min_detection_confidence=settings.min_detection_confidence,
+        )
+
+    def process(self, image: np.ndarray, view: View) -> BodyDet | None:
+        """The most prominent body in `image` (cut from `view`), in full-frame pixels."""
+        res = self._pose.process(image)
+        return _body(res.pose_landmarks, res.pose_world_landmarks, view)
+
+    def close(self) -> None:
+        """Release the mediapipe graph."""
+        self._pose.close()
+
+
+RawHand = tuple[np.ndarray, np.ndarray | None, str, float]  # normalised (21,3), world (21,3), label, score
+
+
+class _HandsModel:
+    """mediapipe Hands (palm detector + landmarks, up to two hands) in tracking mode."""
+
+    def __init__(self, min_detection: float, min_tracking: float):
+        import mediapipe as mp
+
+        self._hands = mp.solutions.hands.Hands(
+            static_image_mode=False,
+            max_num_hands=2,
+            model_complexity=1,
+            min_detection_confidence=min_detection,
+            min_tracking_confidence=min_tracking,
+        )
+
+    def process(self, image: np.ndarray) -> list[RawHand]:
+        """Raw detections: normalised landmarks, world landmarks, mirrored-convention label, score."""
+        res = self._hands.process(image)
+        out: list[RawHand] = []
+        worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks or [])
+        for lms, world, handed in zip(
+            res.multi_hand_landmarks or [], worlds, res.multi_handedness or [], strict=True
+        ):
+            cls = handed.classification[0]
+            w = _landmarks(world, N_HAND)[:, :3] if world is not None else None
+            out.append((_landmarks(lms, N_HAND)[:, :3], w, cls.label, float(cls.score)))
+        return out
+
+    def close(self) -> None:
+        """Release the mediapipe graph."""
+        self._hands.close()
+
+
+def _hands_worker(conn: Connection, shm_name: str, min_detection: float, min_tracking: float) -> None:
+    """Child process loop: receive an image shape, read the RGB pixels from shared memory, answer with raw
+    Hands detections; None ends it."""
+    model = _HandsModel(min_detection, min_tracking)
+    shm = shared_memory.SharedMemory(name=shm_name)
+    try:
+        while True:
+            try:
+                shape = conn.recv()
+            except EOFError:  # the parent went away without saying goodbye
+                break
+            if shape is None:
+                break
+            image = np.ndarray(shape, np.uint8, buffer=shm.buf)
+            conn.send(model.process(image))
+            del image
+    finally:
+        model.close()
+        shm.close()
+        conn.close()
+
+
+class HandsRunner:
+    """mediapipe Hands on the subject's window, in this process or in a second one running in parallel.
+
+    `submit` hands over an image, `collect` returns its detections in full-frame pixels with the person's
+    side from the un-mirrored label. In a second process, Holistic runs while Hands works; images travel
+    through shared memory sized for `hands_max_side` and only their shape goes through the pipe.
+    """
+
+    def __init__(self, settings: PerceptionSettings):
+        self._pending: tuple[View, list[RawHand] | None] | None = None
+        self._model: _HandsModel | None = None
+        self._conn: Connection | None = None
+        self._proc = None
+        self._shm: shared_memory.SharedMemory | None = None
+        self._max_side = settings.hands_max_side
+        if settings.hands_process:
+            ctx = mp_proc.get_context("spawn")
+            self._shm = shared_memory.SharedMemory(create=True, size=self._max_side * self._max_side * 3)
+            parent, child = ctx.Pipe()
+            self._proc = ctx.Process(
+                target=_hands_worker,
+                args=(child, self._shm.name, settings.min_detection_confidence, settings.min_tracking_confidence),
+                daemon=True,
+                name="vidrig-hands",
+            )
+            self._proc.start()
+            child.close()
+            self._conn = parent
+        else:
+            self._model = _HandsModel(settings.min_detection_confidence, settings.min_tracking_confidence)
+
+    def submit(self, image: np.ndarray, view: View) -> None:
+        """Start detecting hands in `image`, the RGB pixels of `view` (possibly shrunk)."""
+        if self._conn is not None:
+            assert self._shm is not None
+            if image.shape[0] > self._max_side or image.shape[1] > self._max_side or image.ndim != 3:
+                raise ValueError(f"Hands image {image.shape} exceeds hands_max_side={self._max_side}")
+            np.ndarray(image.shape, np.uint8, buffer=self._shm.buf)[...] = image
+            self._conn.send(image.shape)
+            self._pending = (view, None)
+        else:
+            assert self._model is not None
+            self._pending = (view, self._model.process(image))
+
+    def collect(self) -> list[HandDet]:
+        """Detections for the last submitted image, in full-frame pixels."""
+        if self._pending is None:
+            return []
+        view, raw = self._pending
+        self._pending = None
+        if raw is None:
+            assert self._conn is not None
+            try:
+                raw = self._conn.recv()
+            except EOFError as exc:
+                raise RuntimeError("The mediapipe Hands worker process stopped unexpectedly") from exc
+        out = []
+        for norm, world, label, score in raw:
+            kp = np.empty((N_HAND, 3))
+            kp[:, :2] = view.to_pixels(norm[:, :2])
+            kp[:, 2] = norm[:, 2] * view.width
+            out.append(HandDet(kp2d=kp, score=score, world=world, side=side_from_hands_label(label)))
+        return out
+
+    def close(self) -> None:
+        """Stop the worker process or release the in-process graph."""
+        if self._conn is not None:
+            try:
+                if self._pending is not None and self._pending[1] is None:
+                    self._conn.recv()
+                self._conn.send(None)
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout=5)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(timeout=5)
+            self._proc = None
+        if self._shm is not None:
+            self._shm.close()
+            self._shm.unlink()
+            self._shm = None
+        if self._model is not None:
+            self._model.close()
+            self._model = None
