@@ -2,7 +2,11 @@
 
 from .registry import MethodEntry, register
 
-BUILTIN: tuple[MethodEntry, ...] = ()
+BUILTIN: tuple[MethodEntry, ...] = (
+    MethodEntry("fit", frozenset({"body", "camera", "scene"}), "backend.methods.fit.method:FitMethod",
+                "backend.methods.fit.settings:FitSettings",
+                "baseline whole-body solve: analytic IK, then a robust whole-clip optimisation of body, hands, shape"),
+)
 
 for _entry in BUILTIN:
     register(_entry)

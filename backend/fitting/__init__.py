@@ -1,0 +1,1 @@
+"""Shared optimisation building blocks: robust losses, priors, joint limits, contacts, IK, a fast landmark rig."""

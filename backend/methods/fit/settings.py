@@ -1,0 +1,40 @@
+"""Settings of the `fit` method (a light module: presets and the registry import it without torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class FitSettings:
+    """Iterations and term weights of the whole-clip solve. Weights multiply terms measured in metres (data
+    terms: errors in metres at the point's depth, robustly saturated), radians (priors) or 30-fps frame steps."""
+
+    iterations: int = 200  # Adam steps on the full pose (after the global stage)
+    global_iterations: int = 40  # Adam steps on root, translation and shape only
+    lr: float = 0.01  # Adam learning rate (radians / metres per step); L-BFGS uses its line search instead
+    shape_lr_scale: float = 5.0  # the one shape of the clip moves this many times faster than per-frame values
+    init_smooth: float = 2.0  # Gaussian sigma (frames) smoothing the per-frame IK start; 0 keeps it raw
+    update_smooth: float = 1.0  # Gaussian sigma (frames) shared by the updates of neighbouring frames; 0 = none
+    cpu_threads: int = 1  # torch threads of the solve on CPU (its many small ops lose to threading); 0 = as is
+    optimiser: str = "adam"  # "adam" or "lbfgs"
+    sigma_2d: float = 0.05  # Geman-McClure scale of 2D errors (metres at the point's depth)
+    sigma_3d: float = 0.2  # Geman-McClure scale of root-relative 3D errors (metres)
+    w_body_2d: float = 1.0
+    w_hand_2d: float = 0.5
+    w_body_3d: float = 1.0
+    w_hand_3d: float = 0.3
+    w_smooth_joints: float = 5.0  # joint acceleration
+    w_smooth_rot: float = 0.5  # local rotation acceleration
+    w_smooth_root: float = 20.0  # root translation acceleration
+    w_limits: float = 1.0
+    w_pose_prior: float = 0.0002  # body pose towards rest
+    w_hand_prior: float = 0.001  # hands towards a relaxed pose (observed frames; 20x where unobserved)
+    w_shape: float = 0.001
+    w_contact: float = 1.0  # planted feet: no sliding, at ground height
+    w_ground: float = 1.0  # no foot below the ground
+    w_pins: float = 50.0  # refine: pinned frames' poses
+    wrist_gate: float = 0.08  # hand observations count fully when their wrist is within this share of the
+    # body's height of the body's wrist (2D), and fade out at twice that
+    contact_speed: float = 0.3  # a foot point slower than this (body heights / s) in the image may be planted
+    contact_height: float = 0.06  # ... and within this many body heights of the lowest foot point

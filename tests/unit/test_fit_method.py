@@ -1,0 +1,65 @@
+"""The `fit` method's glue: refine pins from file, camera rows matched to perception frames, registration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.camera.types import CameraSolve
+from backend.methods import registry
+from backend.methods.fit.method import align_camera, load_pins
+from backend.methods.fit.settings import FitSettings
+from protocol.errors import BadRequest
+
+
+def test_pins_map_video_frames_to_clip_rows(tmp_path: Path) -> None:
+    frames = np.arange(100, 130)
+    path = tmp_path / "pins.npz"
+    poses = np.random.default_rng(0).normal(size=(2, 55, 3)).astype(np.float32)
+    np.savez(path, pin_frames=np.array([105, 129]), pin_poses=poses)
+    rows, got = load_pins(str(path), frames)
+    assert rows.tolist() == [5, 29]
+    assert np.array_equal(got, poses)
+    assert load_pins(None, frames) is None
+    np.savez(path, pin_frames=np.array([99]), pin_poses=poses[:1])
+    with pytest.raises(BadRequest, match="not in the solved clip"):
+        load_pins(str(path), frames)
+    np.savez(path, pin_frames=np.array([105]), pin_poses=poses[:1, :22])
+    with pytest.raises(BadRequest, match="pin_poses"):
+        load_pins(str(path), frames)
+    with pytest.raises(BadRequest, match="unreadable"):
+        load_pins(str(tmp_path / "missing.npz"), frames)
+
+
+def _camera(frames: np.ndarray) -> CameraSolve:
+    t = len(frames)
+    return CameraSolve(K=np.eye(3), R_w2c=np.repeat(np.eye(3)[None], t, 0), t_w2c=np.arange(3 * t, dtype=float)
+                       .reshape(t, 3), static=False, scale_known=False, angvel=np.zeros((t, 3)),
+                       up=np.array([0.0, 1.0, 0.0]), frame_indices=frames, times=frames / 30.0)
+
+
+def test_camera_rows_follow_the_perception_frames() -> None:
+    cam = _camera(np.arange(10, 20))
+    same = align_camera(cam, np.arange(10, 20))
+    assert same is cam
+    sub = align_camera(cam, np.array([12, 15]))
+    assert sub.frame_indices.tolist() == [12, 15]
+    assert np.array_equal(sub.t_w2c, cam.t_w2c[[2, 5]])
+    with pytest.raises(BadRequest, match="lacks frames"):
+        align_camera(cam, np.array([9, 12]))
+
+
+def test_fit_is_registered_with_light_settings() -> None:
+    entry = registry.get("fit")
+    assert entry.produces == frozenset({"body", "camera", "scene"})
+    assert entry.settings_type() is FitSettings
+    assert entry.create().name == "fit"
+
+
+def test_settings_module_imports_no_torch() -> None:
+    code = "import sys, backend.methods.fit.settings; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0

@@ -1,0 +1,203 @@
+"""Losses, limits, projection, smoothness, contacts, placement, interpolation and the optimiser, on known numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from backend.fitting.contact import detect_foot_contacts
+from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
+from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
+from backend.fitting.losses import (
+    gmof,
+    position_smoothness,
+    project,
+    reprojection_residual,
+    rotation_distance,
+    rotation_smoothness,
+    shape_prior,
+    weighted_mean,
+)
+from backend.fitting.mapping import FOOT_LANDMARKS, joint_confidence
+from backend.fitting.optim import optimise
+from backend.fitting.placement import camera_scale, camera_translation
+from backend.fitting.priors import relaxed_hand_pose
+from backend.geometry.rotations import axis_angle_to_matrix, geodesic_angle
+from protocol.errors import Cancelled
+from protocol.skeleton import JOINT_INDEX, JOINT_NAMES
+
+
+def test_geman_mcclure_known_values() -> None:
+    r = torch.tensor([0.0, 1.0, 2.0, 1e6])
+    out = gmof(r, 1.0)
+    assert out[0] == 0.0
+    assert out[1] == pytest.approx(0.5)
+    assert out[2] == pytest.approx(4.0 / 5.0)
+    assert out[3] == pytest.approx(1.0, rel=1e-6)
+    assert gmof(torch.tensor(0.3), 2.0) == pytest.approx(4 * 0.09 / 4.09)
+    assert weighted_mean(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 3.0])) == pytest.approx(2.5)
+
+
+def test_limits_cover_every_body_joint_and_penalise_backward_knees_and_elbows() -> None:
+    assert set(LIMITS_DEG) == set(JOINT_NAMES[1:22])
+    lo, hi = limit_table()
+    pose = torch.zeros(2, 21, 3)
+    assert limit_penalty(pose, lo, hi).tolist() == [0.0, 0.0]
+    knee = JOINT_INDEX["left_knee"] - 1
+    pose[0, knee, 0] = -0.1  # knee bent backwards
+    pose[1, knee, 0] = 1.5  # normal flexion
+    out = limit_penalty(pose, lo, hi)
+    assert out[0] == pytest.approx(0.01)
+    assert out[1] == 0.0
+    elbow_l, elbow_r = JOINT_INDEX["left_elbow"] - 1, JOINT_INDEX["right_elbow"] - 1
+    pose = torch.zeros(1, 21, 3)
+    pose[0, elbow_l, 1] = 0.2  # left elbow flexes about -y: +0.2 is hyperextension
+    pose[0, elbow_r, 1] = 1.0  # right elbow flexes about +y: fine
+    assert limit_penalty(pose, lo, hi)[0] == pytest.approx(0.04)
+    assert hi[knee, 0] == pytest.approx(math.radians(150))
+
+
+def test_projection_and_reprojection_residual_in_metres() -> None:
+    k = torch.tensor([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]])
+    pts = torch.tensor([[0.0, 0.0, 2.0], [1.0, -0.5, 2.0]])
+    assert project(pts, k).tolist() == [[50.0, 40.0], [100.0, 15.0]]
+    world = torch.tensor([[[0.0, 0.0, 4.0]]])
+    r, t = torch.eye(3)[None], torch.zeros(1, 3)
+    obs = torch.tensor([[[60.0, 40.0]]])  # 10 px off at depth 4 m with f = 100: 0.4 m
+    assert reprojection_residual(world, obs, k, r, t).item() == pytest.approx(0.4)
+
+
+def test_smoothness_terms_zero_for_uniform_motion_and_known_for_acceleration() -> None:
+    time = torch.arange(10.0)
+    linear = torch.stack([time, 2 * time, -time], -1)
+    assert position_smoothness(linear, 2) == pytest.approx(0.0)
+    quad = torch.stack([time**2, 0 * time, 0 * time], -1)  # second difference 2 everywhere
+    assert position_smoothness(quad, 2) == pytest.approx(4.0)
+    assert position_smoothness(quad, 2, fps=60.0) == pytest.approx(4.0 * 16.0)
+    spin = axis_angle_to_matrix(torch.stack([0 * time, 0.1 * time, 0 * time], -1))
+    assert rotation_smoothness(spin, 2) < 0.02 * rotation_smoothness(spin, 1)  # steady spin: small acceleration
+    assert rotation_smoothness(spin, 1) == pytest.approx(8 * math.sin(0.05) ** 2, rel=1e-4)
+    quarter = axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi / 2]))
+    assert rotation_distance(torch.eye(3), quarter) == pytest.approx(4.0, rel=1e-5)
+    assert shape_prior(torch.tensor([1.0, 2.0])) == pytest.approx(5.0)
+
+
+def test_relaxed_hands_curl_towards_the_palm() -> None:
+    left, right = relaxed_hand_pose("left"), relaxed_hand_pose("right")
+    assert (left[:12, 2] < 0).all() and (right[:12, 2] > 0).all()
+    assert torch.allclose(left[:, 2], -right[:, 2])
+
+
+def _walk_feet(t: int = 60) -> np.ndarray:
+    """Body keypoints: torso 300 px tall; the left foot planted, the right foot swinging 600 px/s, 120 px higher."""
+    kp = np.zeros((t, 33, 3))
+    kp[..., 2] = 0.9
+    kp[:, 11, :2] = (280, 100)
+    kp[:, 12, :2] = (320, 100)
+    kp[:, 23, :2] = (285, 400)
+    kp[:, 24, :2] = (315, 400)
+    x = 300 + 600 * np.arange(t) / 30.0
+    for i, lm in enumerate(FOOT_LANDMARKS):
+        if i < 2:
+            kp[:, lm, :2] = (250 + 10 * i, 900)
+        else:
+            kp[:, lm, 0], kp[:, lm, 1] = x, 780
+    return kp
+
+
+def test_foot_contacts_from_still_low_feet() -> None:
+    kp = _walk_feet()
+    contacts = detect_foot_contacts(kp, np.ones(len(kp), bool), 30.0)
+    assert contacts.shape == (60, 4)
+    assert contacts[:, :2].min() > 0.9  # planted and lowest
+    assert contacts[:, 2:].max() < 0.05  # moving and high
+    invalid = np.ones(len(kp), bool)
+    invalid[10:20] = False
+    assert detect_foot_contacts(kp, invalid, 30.0)[10:20].max() == 0.0
+
+
+def test_camera_translation_recovers_a_known_placement() -> None:
+    gen = torch.Generator().manual_seed(0)
+    rel = torch.randn(5, 12, 3, generator=gen) * 0.4
+    truth = torch.tensor([[0.3, -0.2, 4.0], [1.0, 0.5, 6.0], [-1.0, 0.0, 3.0], [0.0, 0.0, 2.0], [0.2, 0.1, 9.0]])
+    k = torch.tensor([[900.0, 0, 640], [0, 900.0, 360], [0, 0, 1]])
+    uv = project(rel + truth[:, None], k)
+    est = camera_translation(rel, uv, torch.ones(5, 12), k)
+    assert torch.allclose(est, truth, atol=1e-3)
+    none = camera_translation(rel, uv, torch.zeros(5, 12), k)
+    assert torch.isnan(none).all()
+
+
+def test_camera_scale_from_ground_height_and_from_smooth_motion() -> None:
+    t = 40
+    r = np.repeat(np.diag([1.0, -1.0, -1.0])[None], t, 0)
+    scale = 2.5
+    centres_units = np.stack([np.linspace(0, 2, t), np.full(t, 0.6), np.zeros(t)], -1)  # 1.5 m high in metres
+    t_w2c = -np.einsum("tij,tj->ti", r, centres_units)
+    feet_c = np.zeros((t, 2, 3))
+    feet_c[:, :, 1] = 1.5  # 1.5 m below the camera (camera y points down)
+    feet_c[:, :, 2] = 4.0
+    pelvis_c = feet_c[:, 0] - np.array([0, 0.9, 0])
+    assert camera_scale(pelvis_c, feet_c, r, t_w2c, True, np.ones(t, bool)) == pytest.approx(scale)
+    # No ground: a pelvis that truly stands still in the world while the camera accelerates.
+    ts = np.linspace(0, 1, t)
+    centres_units = np.stack([np.sin(3 * ts), 0.2 * ts**2, 0 * ts], -1)
+    t_w2c = -np.einsum("tij,tj->ti", r, centres_units)
+    pelvis_w = np.array([0.5, 1.0, -4.0])
+    pelvis_c = np.einsum("tij,tj->ti", r, pelvis_w - scale * centres_units)
+    assert camera_scale(pelvis_c, feet_c, r, t_w2c, False, np.ones(t, bool)) == pytest.approx(scale, rel=1e-3)
+    static = np.zeros((t, 3))
+    assert camera_scale(pelvis_c, feet_c, r, static, False, np.ones(t, bool)) == 1.0
+
+
+def test_fill_and_smooth_along_time() -> None:
+    x = torch.tensor([[0.0], [9.0], [9.0], [3.0], [9.0]])
+    valid = np.array([True, False, False, True, False])
+    assert fill_vectors(x, valid)[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 3.0]
+    rot = axis_angle_to_matrix(torch.tensor([[0.0, 0, 0], [5.0, 0, 0], [0.0, 0, 1.0]]))
+    mid = fill_rotations(rot, np.array([True, False, True]))[1]
+    assert geodesic_angle(mid, axis_angle_to_matrix(torch.tensor([0.0, 0, 0.5]))) < 2e-3
+    const = torch.ones(7, 2, 3)
+    assert torch.allclose(smooth_vectors(const, 2.0), const)
+    steady = axis_angle_to_matrix(torch.tensor([0.0, 0.3, 0.0]).expand(6, 3))
+    assert geodesic_angle(smooth_rotations(steady, 1.5), steady).max() < 1e-3
+
+
+def test_optimiser_converges_reports_and_cancels() -> None:
+    x = torch.zeros(3, requires_grad=True)
+    target = torch.tensor([1.0, -2.0, 0.5])
+    seen: list[tuple[int, int]] = []
+
+    def loss() -> tuple[torch.Tensor, dict[str, float]]:
+        value = ((x - target) ** 2).sum()
+        return value, {"sq": float(value.detach())}
+
+    trace = optimise([x], loss, 300, lr=0.05, progress=lambda i, n: seen.append((i, n)))
+    assert torch.allclose(x.detach(), target, atol=1e-2)
+    assert seen[0] == (0, 300) and seen[-1] == (300, 300)
+    assert trace.losses[-1] < trace.losses[0]
+    y = torch.zeros(3, requires_grad=True)
+    optimise([y], lambda: (((y - target) ** 2).sum(), {}), 20, lr=1.0, method="lbfgs")
+    assert torch.allclose(y.detach(), target, atol=1e-4)
+
+    def stop() -> None:
+        raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        optimise([x], loss, 5, check_cancelled=stop)
+
+
+def test_joint_confidence_maps_landmarks_to_joints() -> None:
+    body = np.full((2, 33), 0.8)
+    body[1] = 0.0
+    hands = np.zeros((2, 2, 21))
+    hands[0, 0] = 0.6
+    conf = joint_confidence(body, hands)
+    assert conf.shape == (2, 55)
+    assert conf[0, JOINT_INDEX["left_knee"]] == pytest.approx(0.8)
+    assert conf[0, JOINT_INDEX["left_index2"]] == pytest.approx(0.6)
+    assert conf[0, JOINT_INDEX["right_index2"]] == 0.0
+    assert conf[1].max() == 0.0
