@@ -12,8 +12,8 @@ import torch
 from backend.cache.stage_cache import StageCache
 from backend.eval.metrics import BODY_JOINTS, jitter, mpjpe, pa_mpjpe
 from backend.fitting.rig import LandmarkRig
-from backend.methods.fit.settings import FitSettings
-from backend.methods.fit.solve import solve_fit
+from backend.fitting.wholebody.settings import FitSettings
+from backend.fitting.wholebody.solve import solve_fit
 from backend.pipeline import make_spec, run_job
 from tests.support.synthetic_fit import joints_of
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from backend.camera.types import CameraSolve
+from backend.fitting.wholebody.job import align_camera, load_pins
+from backend.fitting.wholebody.settings import FitSettings
 from backend.methods import registry
-from backend.methods.fit.method import align_camera, load_pins
-from backend.methods.fit.settings import FitSettings
 from protocol.errors import BadRequest
 
 
@@ -61,5 +61,5 @@ def test_fit_is_registered_with_light_settings() -> None:
 
 
 def test_settings_module_imports_no_torch() -> None:
-    code = "import sys, backend.methods.fit.settings; sys.exit('torch' in sys.modules)"
+    code = "import sys, backend.fitting.wholebody.settings; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0

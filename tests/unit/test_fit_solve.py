@@ -11,8 +11,8 @@ import torch
 
 from backend.eval.metrics import BODY_JOINTS, jitter, mpjpe
 from backend.fitting.rig import LandmarkRig
-from backend.methods.fit.settings import FitSettings
-from backend.methods.fit.solve import FitOutput, solve_fit
+from backend.fitting.wholebody.settings import FitSettings
+from backend.fitting.wholebody.solve import FitOutput, solve_fit
 from backend.models.base import BodyModel
 from backend.models.loader import load_body_model
 from protocol.errors import Cancelled, NoPerson

@@ -1,4 +1,4 @@
-"""Settings of the `fit` method (a light module: presets and the registry import it without torch)."""
+"""Settings of the whole-body solve (a light module: presets and the registry import it without torch)."""
 
 from __future__ import annotations
 

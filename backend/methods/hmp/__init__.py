@@ -1,0 +1,1 @@
+"""Method `hmp`: hands from video with a learned hand motion prior (HMP, Duran et al., WACV 2024)."""

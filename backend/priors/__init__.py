@@ -1,0 +1,1 @@
+"""Learned motion priors shared by methods (hand motion VAE, ...)."""
