@@ -1,4 +1,4 @@
-"""The `vidrig` command line: serve, process, inspect, keys."""
+"""The `vidrig` command line: serve, process, inspect, bench, train, keys."""
 
 from __future__ import annotations
 
@@ -145,6 +145,30 @@ def describe_result(result: Any) -> str:
     return "\n".join(lines)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run presets over a ground-truth suite and/or real videos; print the table and write the JSON record."""
+    from .eval.bench import DEFAULT_PRESETS, BenchOptions, run_bench, write_json
+
+    if args.models:
+        os.environ["VIDRIG_MODELS"] = str(Path(args.models).resolve())
+    suite = args.suite if args.suite is not None else (None if args.video else "smoke")
+    options = BenchOptions(
+        presets=list(args.preset or DEFAULT_PRESETS),
+        cache_dir=(Path(args.cache) if args.cache else default_state_dir()) / "cache",
+        frames=parse_frames(args.frames),
+        device=args.device or "cpu",
+        body_model=args.body_model,
+        models_dir=str(Path(args.models).resolve()) if args.models else None,
+    )
+    report = run_bench(suite, args.video, options, clips=args.clips)
+    print(report.tables())
+    if args.out:
+        write_json(report, Path(args.out))
+        print(f"wrote {args.out}")
+    print(f"bench took {report.seconds:.1f} s")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """Generate CurveZMQ key pairs for a server and its clients."""
     from protocol.keys import generate_keys
@@ -166,7 +190,9 @@ def cmd_train_hand_prior(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, seed=args.seed, amass=str(Path(args.amass).resolve()) if args.amass else None)
-    command = "vidrig " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "vidrig train hand-prior"
+    command = f"vidrig train hand-prior --steps {args.steps} --seed {args.seed}" + "".join(
+        f" --{name} {value}" for name, value in (("amass", args.amass), ("threads", args.threads), ("out", args.out))
+        if value)
     report = train_hand_prior(cfg, Path(args.out) if args.out else DEFAULT_CHECKPOINT, command=command,
                               log=lambda line: print(line, flush=True))
     print(f"trained {report.steps} steps in {report.seconds:.0f} s; held-out round trip "
@@ -211,6 +237,21 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="print what a result file holds")
     i.add_argument("result")
     i.set_defaults(func=cmd_inspect)
+
+    b = sub.add_parser("bench", help="score presets on ground-truth clips and real videos against raw mediapipe")
+    b.add_argument("--suite", help="smoke (committed clips), full ($VIDRIG_GT_DIR or ~/.cache/vidrig/groundtruth-full)"
+                   " or a folder with index.json or NAME.mp4 + NAME.npz pairs (default: smoke, none with --video)")
+    b.add_argument("--preset", action="extend", nargs="+", help="presets to run (default: fullbody-default "
+                   "preview-fast)")
+    b.add_argument("--video", action="extend", nargs="+", default=[], help="real videos without ground truth")
+    b.add_argument("--clips", action="extend", nargs="+", help="only these clips of the suite")
+    b.add_argument("--frames", help="START:STOP source frame range of every clip and video")
+    b.add_argument("--out", help="write the JSON record here")
+    b.add_argument("--cache", help="folder for the stage cache (default: the server's, so stages are shared)")
+    b.add_argument("--models", help="folder with your SMPL-X / MANO files")
+    b.add_argument("--body-model", choices=["default", "smplx"], default=None)
+    b.add_argument("--device")
+    b.set_defaults(func=cmd_bench)
 
     tr = sub.add_parser("train", help="train a learned component")
     trs = tr.add_subparsers(dest="what", required=True)
