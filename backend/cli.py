@@ -95,9 +95,16 @@ def cmd_process(args: argparse.Namespace) -> int:
         models_dir=str(Path(args.models).resolve()) if args.models else None,
     )
     cache = StageCache((Path(args.cache) if args.cache else default_state_dir()) / "cache")
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {postfix}", file=sys.stderr)
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {postfix}", file=sys.stderr, disable=not interactive)
+    last_stage = [""]
 
     def sink(stage: str, fraction: float, message: str, eta: float | None) -> None:
+        if not interactive:  # logs get one line per stage instead of a redrawn bar
+            if stage != last_stage[0]:
+                last_stage[0] = stage
+                print(f"[{fraction * 100:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
+            return
         bar.set_description(stage)
         bar.n = int(fraction * 1000)
         bar.set_postfix_str(f"{message} ETA {eta:.0f}s" if eta is not None else message)
