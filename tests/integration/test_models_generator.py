@@ -1,4 +1,4 @@
-"""The default-model generator reproduces the committed default_body.npz exactly (anny is in the dev group)."""
+"""The default-model generator reproduces the committed default_body.npz (anny is in the dev group)."""
 
 from __future__ import annotations
 
@@ -18,4 +18,7 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     with np.load(out) as new, np.load(DEFAULT_MODEL_PATH) as old:
         assert sorted(new.files) == sorted(old.files)
         for key in old.files:
-            np.testing.assert_array_equal(new[key], old[key], err_msg=key)
+            if old[key].dtype.kind == "f":  # BLAS summation order may differ in the last bits across machines
+                np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-6, err_msg=key)
+            else:
+                np.testing.assert_array_equal(new[key], old[key], err_msg=key)
