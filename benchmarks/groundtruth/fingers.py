@@ -21,6 +21,7 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 from scipy.spatial.transform import Rotation
 
+from benchmarks.data import SHARED_DATA
 from protocol.errors import BadRequest
 from protocol.skeleton import JOINT_INDEX, NUM_HAND_JOINTS
 
@@ -150,7 +151,7 @@ def synthetic_hands(frames: int, fps: float, rest_joints: np.ndarray, seed: int)
 
 # ---------------------------------------------------------------- Hand-BMC plausibility check
 
-HAND_BMC_DIR = Path("/work/shared/data/hand_bmc")
+HAND_BMC_DIR = SHARED_DATA / "hand_bmc"
 _ROOT_ORDER = ("thumb", "index", "middle", "ring", "pinky")  # Hand-BMC / OpenPose finger order
 
 

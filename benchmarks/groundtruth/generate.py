@@ -22,6 +22,7 @@ import torch
 
 from backend.models.base import BodyModel, BodyPose
 from backend.models.loader import load_body_model
+from benchmarks.data import SHARED_DATA
 from benchmarks.groundtruth.bvh import parse_bvh
 from benchmarks.groundtruth.fingers import synthetic_hands
 from benchmarks.groundtruth.retarget import retarget
@@ -39,7 +40,7 @@ from protocol.errors import BadRequest, ModelMissing
 from protocol.skeleton import NUM_JOINTS, PARENTS, POSES_LAYOUT
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = Path(os.environ.get("VIDRIG_DATA", "/work/shared/data"))
+DEFAULT_DATA = SHARED_DATA
 CMU_ACKNOWLEDGMENT = ("The data used in this project was obtained from mocap.cs.cmu.edu. "
                       "The database was created with funding from NSF EIA-0196217.")
 CONTACT_NAMES = ("left_heel", "left_toe", "right_heel", "right_toe")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from benchmarks.data import SHARED_DATA
 from benchmarks.groundtruth import fingers, scene
 from benchmarks.groundtruth.bvh import forward_kinematics, parse_bvh
 from benchmarks.groundtruth.retarget import (
@@ -22,7 +23,7 @@ from benchmarks.groundtruth.retarget import (
 from protocol.errors import BadRequest, DecodeError
 from protocol.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 ICLONE = DATA / "cmu_iclone30/002/002_05.bvh"
 HAHNE = DATA / "cmu_bvh30/016/16_35.bvh"
 

@@ -23,9 +23,10 @@ from backend.priors.hand_motion.model import (
 )
 from backend.priors.hand_motion.synthetic import SHAPES, generate_dataset, min_jerk, shape_angles
 from backend.priors.hand_motion.train import TrainConfig, round_trip_error, train_hand_prior
+from benchmarks.data import SHARED_DATA
 from protocol.errors import BadRequest, ModelMissing
 
-BMC = Path("/work/shared/data/hand_bmc")
+BMC = SHARED_DATA / "hand_bmc"
 _BMC_PARENTS = [0, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19]
 
 

@@ -6,7 +6,7 @@ This skeleton only serves the prior's forward-kinematics loss and the synthetic 
 uses the job's real hand model. Left hands are handled by mirroring (see `mirror_hand_pose`).
 
 Proportions are an adult hand (wrist to middle MCP 92 mm) chosen inside the Hand-BMC ranges
-(`/work/shared/data/hand_bmc`, MIT, (c) 2021 Hao Meng): every normalised bone length and every angle
+(`shared/data/hand_bmc` beside the checkout, MIT, (c) 2021 Hao Meng): every normalised bone length and every angle
 between neighbouring wrist-to-MCP bones lies within the tables' min/max (checked by the unit tests).
 
 Each joint gets an orthonormal anatomical triple (flexion axis, abduction axis, bone direction). A local
