@@ -57,7 +57,9 @@ class _Worker:
         self.proc = ctx.Process(
             target=worker_main,
             args=(child, self.cancel, str(cfg.state_dir / "cache"), cfg.cache_max_bytes, str(jobs_root), cfg.device),
-            daemon=True,
+            # Not daemonic: perception starts its own Hands process, which a daemonic process may not do.
+            # close() and _replace_worker() stop the worker explicitly; it exits on its own when the pipe closes.
+            daemon=False,
             name="vidrig-worker",
         )
         self.proc.start()

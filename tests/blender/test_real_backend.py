@@ -9,26 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import bpy
 import pytest
-from driving import BACKEND_PYTHON, backend_env, point_at, pump, write_clip
-
-from protocol.client import BackendUnavailable, Client
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    """A loopback TCP port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from driving import point_at, pump, serve, write_clip
 
 
 @pytest.fixture(scope="module")
@@ -45,44 +32,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     (presets / "counting.toml").write_text(
         'method = "testcount"\ndescription = "test preset"\n[settings]\ndelay = 0.001\n'
     )
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(BACKEND_PYTHON), "-m", "backend.cli", "serve", "--bind", endpoint, "--cache", str(tmp_path / "cache")],
-            cwd=REPO,
-            env=backend_env(presets),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_ready(endpoint, proc, log_path)
+    with serve(tmp_path / "cache", log_path, presets) as (endpoint, proc):
         yield endpoint, proc, log_path
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-
-def _wait_ready(endpoint: str, proc: subprocess.Popen, log_path: Path, wait: float = 120.0) -> None:
-    """Poll hello until the server's worker is up."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vidrig serve exited with {proc.returncode}:\n{log_path.read_text()}")
-        with Client(endpoint, timeout=1.0) as client:
-            try:
-                if client.hello().device != "starting":
-                    return
-            except BackendUnavailable:
-                continue
-        time.sleep(0.2)
-    raise RuntimeError(f"vidrig serve did not answer within {wait:.0f} s:\n{log_path.read_text()}")
 
 
 def _submit(package: object, clip: Path, **overrides: object) -> None:
