@@ -44,7 +44,10 @@ def worker_main(
     store = JobStore(jobs_root)
     conn.send(("ready", describe_device(device)))
     while True:
-        item = conn.recv()
+        try:
+            item = conn.recv()
+        except EOFError:  # the server went away (killed): nothing left to work for
+            return
         if item is None:
             return
         job_id, spec_dict = item
