@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +11,9 @@ from backend.camera import CameraSettings, solve_camera
 from backend.camera.masks import SelfieSegmenter
 from backend.camera.solve import LEVEL_R_W2C
 from backend.camera.synthetic import accuracy, make_clip, write_video
+from tests.integration.clips import vtest
 
 pytestmark = pytest.mark.slow
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
 def test_encoded_pan_through_the_video_module(tmp_path):
@@ -45,10 +44,9 @@ def test_frame_range_is_honoured(tmp_path):
     assert sol.static and sol.R_w2c.shape == (10, 3, 3)
 
 
-@pytest.mark.skipif(not VTEST.exists(), reason="opencv-doc is not installed (apt-get install opencv-doc)")
 def test_vtest_pedestrians_static_camera():
     """OpenCV's vtest.avi: a fixed camera over a walkway with pedestrians must come out exactly static."""
-    sol = solve_camera(VTEST, 0, 300)
+    sol = solve_camera(vtest(), 0, 300)
     assert sol.static
     assert len(sol.frame_indices) == 300
     assert (sol.R_w2c == LEVEL_R_W2C).all()
