@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from backend.models.base import BodyModel, HandModel
 from backend.models.default_model import DEFAULT_MODEL_PATH, DefaultBodyModel, DefaultHandModel, DefaultModelData
@@ -17,6 +19,7 @@ BODY_MODELS = ("default", "smplx")
 HAND_MODELS = ("default", "mano")
 
 _lock = threading.Lock()
+M = TypeVar("M", BodyModel, HandModel)
 _bodies: dict[tuple[str, ...], BodyModel] = {}
 _hands: dict[tuple[str, ...], HandModel] = {}
 _default_data: dict[Path, DefaultModelData] = {}
@@ -63,20 +66,11 @@ def load_body_model(name: str, models_dir: Path | str | None = None, gender: str
         raise BadRequest(f"Unknown body model {name!r}; choose one of {', '.join(BODY_MODELS)}.")
     if gender not in GENDERS:
         raise BadRequest(f"Unknown gender {gender!r}; choose one of {', '.join(GENDERS)}.")
-    folder = None if name == "default" else _need_dir(models_dir, "SMPL-X")
-    key = (name, str(folder), gender, str(device))
-    with _lock:
-        cached = _bodies.get(key)
-    if cached is not None:
-        return cached
     if name == "default":
-        model: BodyModel = DefaultBodyModel(default_model_data(), gender)
-    else:
-        assert folder is not None
-        model = SmplxBodyModel(folder, gender)
-    model = model.to(device).eval()
-    with _lock:
-        return _bodies.setdefault(key, model)
+        return _cached(_bodies, (name, "", gender, str(device)), lambda: DefaultBodyModel(default_model_data(), gender),
+                       device)
+    folder = _need_dir(models_dir, "SMPL-X")
+    return _cached(_bodies, (name, str(folder), gender, str(device)), lambda: SmplxBodyModel(folder, gender), device)
 
 
 def load_hand_model(name: str, side: str, models_dir: Path | str | None = None,
@@ -86,17 +80,19 @@ def load_hand_model(name: str, side: str, models_dir: Path | str | None = None,
         raise BadRequest(f"Unknown hand model {name!r}; choose one of {', '.join(HAND_MODELS)}.")
     if side not in ("left", "right"):
         raise BadRequest(f"Unknown hand side {side!r}; choose left or right.")
-    folder = None if name == "default" else _need_dir(models_dir, "MANO")
-    key = (name, str(folder), side, str(device))
-    with _lock:
-        cached = _hands.get(key)
-    if cached is not None:
-        return cached
     if name == "default":
-        model: HandModel = DefaultHandModel(default_model_data(), side)
-    else:
-        assert folder is not None
-        model = ManoHandModel(folder, side)
-    model = model.to(device).eval()
+        return _cached(_hands, (name, "", side, str(device)), lambda: DefaultHandModel(default_model_data(), side),
+                       device)
+    folder = _need_dir(models_dir, "MANO")
+    return _cached(_hands, (name, str(folder), side, str(device)), lambda: ManoHandModel(folder, side), device)
+
+
+def _cached(cache: dict[tuple[str, ...], M], key: tuple[str, ...], build: Callable[[], M], device: str) -> M:
+    """The cached model for `key`, built, moved to `device` and put in eval mode on first use."""
     with _lock:
-        return _hands.setdefault(key, model)
+        hit = cache.get(key)
+    if hit is not None:
+        return hit
+    model = build().to(device).eval()
+    with _lock:
+        return cache.setdefault(key, model)
