@@ -296,10 +296,38 @@ def solve_frames(
     Kt[0, 0] *= kmap.focal_scale
     Kt[1, 1] *= kmap.focal_scale
     R, C = _resection(kmap, tracks, Kt, s, tick)
+    R, C = reject_jumps(R, C, _scene_extent(kmap, C))
     tick(0.96, "camera: world frame")
     solve = _assemble(kmap, tracks, R, C, K, fi, ts, s)
     tick(1.0, "camera: solved", force=True)
     return solve
+
+
+def _scene_extent(kmap: KeyframeMap, C: np.ndarray) -> float:
+    """Median distance of the triangulated points from the first camera (solve units; 1 when there are none)."""
+    X = kmap.points[~np.isnan(kmap.points[:, 0])]
+    return float(np.median(np.linalg.norm(X - C[0], axis=1))) if len(X) else 1.0
+
+
+def reject_jumps(
+    R: np.ndarray, C: np.ndarray, extent: float, window: int = 9, k: float = 6.0, floor: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames whose centre leaves the median-filtered path by far more than the path's own spread (and more
+    than `floor` x the scene extent) are failed resections (e.g. a frame filled by a hand): re-interpolate them
+    from the good frames around them. R (T,3,3) world->camera, C (T,3) centres."""
+    if len(C) < 5:
+        return R, C
+    med = np.stack([np.median(np.lib.stride_tricks.sliding_window_view(
+        np.pad(C[:, d], window // 2, mode="edge"), window), axis=1) for d in range(3)], axis=1)
+    r = np.linalg.norm(C - med, axis=1)
+    bad = r > max(k * 1.4826 * float(np.median(r)), floor * extent)
+    if not bad.any() or bad.sum() > len(C) // 2:
+        return R, C
+    good = np.flatnonzero(~bad)
+    Ri, Ci = interpolate_poses(good, R[good], C[good], np.arange(len(C)))
+    R, C = R.copy(), C.copy()
+    R[bad], C[bad] = Ri[bad], Ci[bad]
+    return R, C
 
 
 def _assemble(

@@ -221,3 +221,23 @@ def test_empty_and_single_frame_clips():
     sol = solve_frames([SynthFrame(7, 0.25, img)], K, (160, 90), settings=settings)
     assert sol.static and sol.R_w2c.shape == (1, 3, 3)
     assert sol.frame_indices.tolist() == [7] and sol.times.tolist() == [0.25]
+
+
+def test_reject_jumps_reinterpolates_failed_resections_and_keeps_a_smooth_path():
+    """A few wild frames on a smooth dolly are replaced from their neighbours; a clean path is left alone."""
+    from scipy.spatial.transform import Rotation
+
+    from backend.camera.solve import reject_jumps
+
+    t = np.arange(60, dtype=float)
+    C = np.stack([0.05 * t, 0.01 * np.sin(t / 5), np.zeros_like(t)], axis=1)
+    R = Rotation.from_euler("y", 0.01 * t[:, None]).as_matrix()
+    R2, C2 = reject_jumps(R, C, extent=5.0)
+    np.testing.assert_allclose(C2, C)
+    np.testing.assert_allclose(R2, R)
+    broken_C, broken_R = C.copy(), R.copy()
+    broken_C[[17, 40]] += [[300.0, -50.0, 80.0], [-120.0, 10.0, 400.0]]
+    broken_R[17] = Rotation.from_euler("x", 2.0).as_matrix()
+    R3, C3 = reject_jumps(broken_R, broken_C, extent=5.0)
+    np.testing.assert_allclose(C3, C, atol=1e-3)
+    np.testing.assert_allclose(R3[17], R[17], atol=1e-6)
