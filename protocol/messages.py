@@ -186,6 +186,13 @@ class ResultMessage(Message):
         """The result's arrays."""
         return self.result.to_arrays()[0] if self.result is not None else {}
 
+    def to_frames(self) -> list[bytes]:
+        """Encode, flattening the Result once for both the header's info and the array frames."""
+        if self.result is None:
+            return super().to_frames()
+        arrays, info = self.result.to_arrays()
+        return codec.encode({**Message.header(self), "info": info}, arrays)
+
 
 @dataclass
 class Error(Message):
