@@ -272,6 +272,20 @@ def generate_suite(suite: str, out_dir: Path, data_dir: Path = DEFAULT_DATA,
     model = load_body_model("default")
     s = settings or RenderSettings()
     entries = [generate_clip(spec, model, out_dir, data_dir, s, save_overlay) for spec in specs]
-    index = {"suite": suite, "settings": asdict(s), "acknowledgment": CMU_ACKNOWLEDGMENT, "clips": entries}
+    index = {"suite": suite, "settings": asdict(s), "acknowledgment": CMU_ACKNOWLEDGMENT,
+             "clips": _merge_entries(out_dir / "index.json", suite, s, entries)}
     (out_dir / "index.json").write_text(json.dumps(index, indent=2))
     return entries
+
+
+def _merge_entries(index_path: Path, suite: str, settings: RenderSettings, new: list[dict]) -> list[dict]:
+    """New entries plus earlier ones of the same suite and settings whose files still exist, in suite order."""
+    by_name = {}
+    if index_path.exists():
+        old = json.loads(index_path.read_text())
+        if old.get("suite") == suite and old.get("settings") == asdict(settings):
+            by_name = {e["name"]: e for e in old.get("clips", [])
+                       if all((index_path.parent / f).exists() for f in e.get("bytes", {}))}
+    by_name.update({e["name"]: e for e in new})
+    order = [spec.name for spec in SUITES[suite]]
+    return sorted(by_name.values(), key=lambda e: order.index(e["name"]) if e["name"] in order else len(order))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +267,19 @@ def test_amass_fields_follow_the_poses_layout() -> None:
     np.testing.assert_allclose(f["left_hand_pose"], poses[:, 25:40], rtol=1e-6)
     np.testing.assert_allclose(f["right_hand_pose"], poses[:, 40:55], rtol=1e-6)
     np.testing.assert_array_equal(f["trans"], f["transl"])
+
+
+def test_regenerating_some_clips_keeps_the_others_in_the_index(tmp_path: Path) -> None:
+    from benchmarks.groundtruth.generate import RenderSettings, _merge_entries
+
+    s = RenderSettings()
+    index = tmp_path / "index.json"
+    (tmp_path / "jump_static.mp4").write_bytes(b"x")
+    old = [{"name": "jump_static", "bytes": {"jump_static.mp4": 1}},
+           {"name": "walk_pan", "bytes": {"walk_pan.mp4": 1}}]  # its file is gone: dropped
+    index.write_text(json.dumps({"suite": "full", "settings": asdict(s), "clips": old}))
+    new = [{"name": "walk_static", "bytes": {}}, {"name": "jump_static", "bytes": {}, "fresh": True}]
+    merged = _merge_entries(index, "full", s, new)
+    assert [e["name"] for e in merged] == ["walk_static", "jump_static"]  # suite order, new entries win
+    assert merged[1].get("fresh")
+    assert [e["name"] for e in _merge_entries(index, "full", RenderSettings(width=64), new[:1])] == ["walk_static"]
