@@ -3,7 +3,9 @@ next to a raw-mediapipe baseline, print one table and write a JSON record for co
 
 Every row of the ground-truth table is scored on the same joints and frames: the body columns on the 12 joints
 mediapipe's pose also defines (see `landmark_joints`), on frames where mediapipe found the body; the hand columns
-on the 16 SMPL-X hand joints, on frames where the hand is visible in the render and mediapipe found it. Methods'
+on the 16 SMPL-X hand joints, on frames where the hand is visible in the render and mediapipe found it. The body
+columns also need the torso in view: both hips and both shoulders inside the rendered image, since root-relative
+and aligned errors hang on them (a frame filled by a hand scores no body instead of mediapipe's guesses). Methods'
 joints come from the body model's forward pass of the result (camera frame: `global_orient_c`/`transl_c`; world:
 the world parameters). The JSON also holds each method's full `evaluate_body` / `evaluate_hand` summaries on all
 frames. Perception runs once per clip and perception settings: the pipeline's StageCache is shared by every run.
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from protocol.errors import BadRequest, NotFound, VidrigError
-from protocol.skeleton import NUM_JOINTS
+from protocol.skeleton import JOINT_INDEX, NUM_JOINTS
 
 from ..cache.stage_cache import StageCache
 from . import metrics as M
@@ -39,6 +41,7 @@ GT_DIR_ENV = "VIDRIG_GT_DIR"
 BASELINE = "raw mediapipe (per-frame)"
 DEFAULT_PRESETS = ("fullbody-default", "preview-fast")
 KP2D_MIN_CONFIDENCE = 0.5  # 2D detections below this confidence are left out of the reprojection error
+TORSO_JOINTS = tuple(JOINT_INDEX[n] for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder"))
 FORWARD_BATCH = 256
 
 
@@ -57,7 +60,8 @@ TRUTH_COLUMNS: tuple[Column, ...] = (
     Column("hand_ra_acc", "H-RA-ACC"), Column("fps", "fps"),
 )
 TRUTH_NOTES = (
-    f"body columns: {BODY_SUBSET_LABEL}, mediapipe-detected frames; MPJPE/PA-MPJPE/W-/WA-MPJPE mm, "
+    f"body columns: {BODY_SUBSET_LABEL}, frames with mediapipe's body and the torso (hips, shoulders) in view; "
+    "MPJPE/PA-MPJPE/W-/WA-MPJPE mm, "
     "Accel mm/frame^2, Jitter 10 m/s^3 (hip-centred camera frame), RTE % of path, FootSlide mm/frame on GT contacts",
     "hand columns: 16 joints (wrist + 15) per hand in the camera frame, frames where the hand is visible and "
     "mediapipe found it, mean of both hands; PA/RA-MPJPE mm, RA-ACC mm/frame^2",
@@ -98,6 +102,7 @@ class GroundTruth:
     joints_cam: np.ndarray  # (T,55,3)
     contacts: np.ndarray  # (T,4) bool: left heel, left toe, right heel, right toe
     hand_visible: np.ndarray  # (T,2) bool, 0 = left hand
+    body_visible: np.ndarray  # (T,) bool: the torso joints (TORSO_JOINTS) project inside the image
 
     def frames(self, indices: Sequence[int]) -> GroundTruth:
         """The ground truth at the given source frame indices; BadRequest when one lies outside the clip."""
@@ -106,7 +111,7 @@ class GroundTruth:
         if idx.size and (idx.min() < 0 or idx.max() >= total):
             raise BadRequest(f"frames {idx.min()}..{idx.max()} lie outside the ground truth's {total} frames")
         return GroundTruth(self.fps, self.joints_world[idx], self.joints_cam[idx], self.contacts[idx],
-                           self.hand_visible[idx])
+                           self.hand_visible[idx], self.body_visible[idx])
 
 
 def resolve_suite(suite: str) -> Path:
@@ -161,10 +166,22 @@ def load_ground_truth(path: Path) -> GroundTruth:
             contacts = np.asarray(data["contacts"], bool)
             hand_visible = np.asarray(data["hand_visible"], bool)
             fps = float(data["fps"])
+            k = np.asarray(data["K"], np.float64)
+            size = (int(data["width"]), int(data["height"]))
     except (OSError, KeyError, ValueError) as exc:
         raise BadRequest(f"ground truth {path} is unreadable or lacks a key: {exc}") from exc
     cam = np.einsum("tij,tnj->tni", r_w2c, joints) + t_w2c[:, None]
-    return GroundTruth(fps, joints, cam, contacts, hand_visible)
+    return GroundTruth(fps, joints, cam, contacts, hand_visible, body_in_view(cam, k, size))
+
+
+def body_in_view(joints_cam: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T,) whether both hips and both shoulders (joints (T,55,3), camera frame) project into the image of
+    `size` (width, height) through K."""
+    pts = joints_cam[:, list(TORSO_JOINTS)]
+    z = pts[..., 2]
+    uv = np.einsum("ij,tnj->tni", k, pts)[..., :2] / np.where(z > 1e-6, z, 1.0)[..., None]
+    inside = (z > 1e-6) & (uv[..., 0] >= 0) & (uv[..., 0] < size[0]) & (uv[..., 1] >= 0) & (uv[..., 1] < size[1])
+    return inside.all(axis=1)
 
 
 # ---------------------------------------------------------------- joints of a result
@@ -318,10 +335,10 @@ def score_hands_camera(pred_cam: np.ndarray, gt_cam: np.ndarray, valid: np.ndarr
 def full_summaries(solved: Solved, gt: GroundTruth) -> dict[str, Any]:
     """A method's complete `evaluate_body` (22 body joints, all frames) and world `evaluate_hand` per visible hand."""
     out: dict[str, Any] = {}
-    if solved.has_body:
+    if solved.has_body and gt.body_visible.any():
         try:
             out["body"] = M.evaluate_body(solved.joints_cam, gt.joints_cam, solved.joints_world, gt.joints_world,
-                                          gt.fps, contact=gt.contacts)
+                                          gt.fps, contact=gt.contacts, valid=gt.body_visible)
         except BadRequest as exc:
             out["body"] = {"error": exc.message}
     for col, side in enumerate(SIDES):
@@ -387,9 +404,11 @@ def score_truth(body_cam: np.ndarray, hands_cam: np.ndarray, body_world: np.ndar
                 body_valid: np.ndarray, hand_valid: np.ndarray) -> dict[str, float]:
     """One row's ground-truth columns (without fps) on the common joints and frames.
 
-    Body and hand joints (T,55,3) come apart because mediapipe's hands have their own wrists; a method passes
-    its one skeleton twice. `body_world` None (no world trajectory) leaves the world columns undefined.
+    The body columns use `body_valid` frames that also have the body in view (`gt.body_visible`). Body and hand
+    joints (T,55,3) come apart because mediapipe's hands have their own wrists; a method passes its one skeleton
+    twice. `body_world` None (no world trajectory) leaves the world columns undefined.
     """
+    body_valid = np.asarray(body_valid, bool) & gt.body_visible
     out = score_body_camera(body_cam, gt.joints_cam, gt.fps, body_valid)
     if body_world is None:
         out.update({k: float("nan") for k in ("w_mpjpe", "wa_mpjpe", "rte", "foot_sliding")})
@@ -531,7 +550,9 @@ def bench_clip(clip: BenchClip, options: BenchOptions, cache: TimedStageCache, l
         gt = gt_all.frames(frame_idx)
         base_metrics = score_truth(body_landmarks_to_joints(obs.body_kp3d), hand_landmarks_to_joints(obs.hand_kp3d),
                                    None, gt, obs.body_valid, gt.hand_visible & obs.hand_valid)
-        details["jitter_gt"] = _metric(lambda: M.jitter(_hip_centred(gt.joints_cam), gt.fps, joints=BODY_SUBSET))
+        details["jitter_gt"] = _metric(lambda: M.jitter(_hip_centred(gt.joints_cam), gt.fps, joints=BODY_SUBSET,
+                                                        valid=gt.body_visible))
+        coverage["body_in_view"] = float(gt.body_visible.mean())
     base_metrics["fps"] = _fps(len(frame_idx), perception_s)
     rows = {BASELINE: RowRun(base_metrics, len(frame_idx), perception_s, {"perception": perception_s}, {}, details)}
     for preset in options.presets:

@@ -77,7 +77,7 @@ def _truth(frames: int = 12, seed: int = 0) -> bench.GroundTruth:
     cam = world @ rot.T + np.array([0, 0, 4.0])
     contacts = np.zeros((frames, 4), bool)
     contacts[:6] = True
-    return bench.GroundTruth(30.0, world, cam, contacts, np.ones((frames, 2), bool))
+    return bench.GroundTruth(30.0, world, cam, contacts, np.ones((frames, 2), bool), np.ones(frames, bool))
 
 
 def test_perfect_prediction_scores_zero_and_a_baseline_has_no_world_columns() -> None:
@@ -298,3 +298,29 @@ def test_a_failing_preset_gets_an_error_row_and_the_others_still_score(monkeypat
     report = bench.BenchReport("smoke", str(bench.SMOKE_DIR), opts,
                                truth={row: {"walk_static": run} for row, run in rows.items()})
     assert "bad failed on walk_static: E_NO_PERSON: nobody in walk_static.mp4" in report.tables()
+
+
+def test_body_in_view_needs_both_hips_and_shoulders_inside_the_image() -> None:
+    k = np.array([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]])
+    joints = np.zeros((3, 55, 3))
+    joints[..., 2] = 2.0  # everything on the optical axis, 2 m ahead: inside a 100x80 image
+    joints[1, bench.TORSO_JOINTS[3], 0] = 1.2  # right shoulder 60 px right of the 100 px wide image's edge
+    joints[2, bench.TORSO_JOINTS[0], 2] = -1.0  # left hip behind the camera
+    joints[2, [j for j in range(55) if j not in bench.TORSO_JOINTS], 0] = 50.0  # the rest far out: not asked
+    joints[0, [j for j in range(55) if j not in bench.TORSO_JOINTS], 0] = 50.0
+    np.testing.assert_array_equal(bench.body_in_view(joints, k, (100, 80)), [True, False, False])
+
+
+def test_body_columns_leave_out_frames_without_the_body_in_view() -> None:
+    gt = _truth()
+    valid = np.ones(len(gt.joints_cam), bool)
+    hands = np.ones((len(valid), 2), bool)
+    pred = gt.joints_cam.copy()
+    pred[:4, BODY_SUBSET] += 0.1  # wrong by 10 cm on frames the render does not show
+    gt.body_visible[:4] = False
+    part = bench.score_truth(pred, gt.joints_cam, gt.joints_world, gt, valid, hands)
+    assert part["mpjpe"] == pytest.approx(0.0, abs=1e-6)
+    gt.body_visible[:] = False
+    none = bench.score_truth(pred, gt.joints_cam, gt.joints_world, gt, valid, hands)
+    assert math.isnan(none["mpjpe"]) and math.isnan(none["w_mpjpe"])
+    assert none["hand_pa_mpjpe"] == pytest.approx(0.0, abs=1e-6)  # the hands are still scored
