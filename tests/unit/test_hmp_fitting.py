@@ -106,7 +106,8 @@ def test_hmp_beats_per_frame_ik_on_occluded_noisy_motion(side: str) -> None:
     hidden = ~sim.track.valid
     assert float(ra_mpjpe(j_fit, gt, HAND16).mean()) < float(ra_mpjpe(j_init, gt, HAND16).mean())
     assert float(pa_mpjpe(j_fit, gt).mean()) < float(pa_mpjpe(j_init, gt).mean())
-    assert float(ra_acc(j_fit, gt, HAND16).mean()) < float(ra_acc(j_init, gt, HAND16).mean())
+    # the target: RA-ACC at most a quarter of per-frame (HMP's paper: 17.1 -> 3.6 on DexYCB)
+    assert float(ra_acc(j_fit, gt, HAND16).mean()) < 0.25 * float(ra_acc(j_init, gt, HAND16).mean())
     assert float(ra_mpjpe(j_fit, gt, HAND16, valid=hidden).mean()) < float(
         ra_mpjpe(j_init, gt, HAND16, valid=hidden).mean())
     # infilled frames stay within the anatomical limits (a few degrees of slack for the decoder)

@@ -69,6 +69,9 @@ class FitConfig:
     # represent exactly; penalised (squared radians) and kept smooth, so gaps still follow the prior
     w2_residual: float = 3.0
     w2_residual_smooth: float = 3000.0
+    # ours, not HMP's, both stages: squared second difference of the wrist orientation (6D). HMP's first-difference
+    # term alone leaves the per-frame wrist jitter in, and that jitter swings every fingertip (most of RA-ACC)
+    w_orient_accel: float = 100.0
 
 
 @dataclass
@@ -320,6 +323,11 @@ def _smooth(x: Tensor) -> Tensor:
     return ((x[1:] - x[:-1]) ** 2).sum(-1).mean() if x.shape[0] > 1 else x.new_zeros(())
 
 
+def _accel(x: Tensor) -> Tensor:
+    """Mean squared second difference of consecutive frames (0 for fewer than three frames)."""
+    return ((x[2:] - 2 * x[1:-1] + x[:-2]) ** 2).sum(-1).mean() if x.shape[0] > 2 else x.new_zeros(())
+
+
 def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: HandMotionPrior, cfg: FitConfig,
              tick: Callable[[float], None] = lambda f: None,
              wrist: Wrist | None = None) -> tuple[HandFit, HandFit, dict[str, float]]:
@@ -367,7 +375,8 @@ def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: Han
         return _to_model_side(right, track.side)
 
     def data_terms(pose: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """2D, 3D, orientation and translation closeness, orientation and translation smoothness."""
+        """2D, 3D, orientation and translation closeness, orientation smoothness (first and second differences,
+        weighted) and translation smoothness."""
         lm = kin.landmarks(rot6d_to_matrix(o6), pose, betas, transl)
         r2 = ((project(lm, cam) - kp[..., :2]) ** 2).sum(-1)
         kp2d = (conf * geman_mcclure(r2, cfg.gm_sigma_px)).sum() / (n_valid * lm.shape[1])
@@ -376,7 +385,8 @@ def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: Han
         kp3d = ((((lm_c - kp3d_c) * 100.0) ** 2).sum(-1).mean(-1) * valid).sum() / n_valid
         orient_close = ((o6 - o6_init) ** 2).sum(-1).mean()  # all frames: in gaps it holds the slerp infill
         transl_close = ((transl - tr_init) ** 2).sum(-1).mean()
-        return kp2d, kp3d, orient_close, transl_close, _smooth(o6), _smooth(transl)
+        orient_smooth = _smooth(o6) + cfg.w_orient_accel * _accel(o6)
+        return kp2d, kp3d, orient_close, transl_close, orient_smooth, _smooth(transl)
 
     def run(params: list[Tensor], iters: int, loss_fn: Callable[[], Tensor], offset: int) -> None:
         opt = torch.optim.Adam(params, lr=cfg.lr)
