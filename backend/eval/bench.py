@@ -69,12 +69,14 @@ TRUTH_NOTES = (
     "'-' = not defined for that row (mediapipe has no world trajectory)",
 )
 VIDEO_COLUMNS: tuple[Column, ...] = (
-    Column("jitter", "Jitter"), Column("reproj_px", "Reproj px"), Column("foot_skating", "FootSkate"),
-    Column("coverage_body", "Body cov"), Column("coverage_left", "L-hand cov"), Column("coverage_right", "R-hand cov"),
+    Column("jitter", "Jitter"), Column("hand_jitter", "H-Jitter"), Column("reproj_px", "Reproj px"),
+    Column("foot_skating", "FootSkate"), Column("coverage_body", "Body cov"), Column("coverage_left", "L-hand cov"),
+    Column("coverage_right", "R-hand cov"),
     Column("fps", "fps"),
 )
 VIDEO_NOTES = (
-    f"Jitter 10 m/s^3 on {BODY_SUBSET_LABEL}, hip-centred camera frame; Reproj: mean pixel distance of the "
+    f"Jitter 10 m/s^3 on {BODY_SUBSET_LABEL}, hip-centred camera frame; H-Jitter 10 m/s^3 on the 16 hand joints, "
+    "wrist-centred, on frames where mediapipe found that hand, mean of both hands; Reproj: mean pixel distance of the "
     f"projected body landmarks to mediapipe's 2D detections (confidence >= {KP2D_MIN_CONFIDENCE})",
     "FootSkate mm/frame of ankles/feet while in contact (within 5 cm of their lowest height and slower than "
     "0.35 m/s); coverage: fraction of frames with a body / hand (mediapipe: detected; methods: solved)",
@@ -370,14 +372,29 @@ def foot_contacts(feet_world: np.ndarray, fps: float, height: float = 0.05, spee
     return low & slow
 
 
+def hand_jitter(joints: np.ndarray, fps: float, valid: np.ndarray) -> float:
+    """Mean over the two hands of the jitter (10 m/s^3) of the 16 wrist-centred hand joints of (T,55,3), on each
+    hand's `valid` (T,2) frames; NaN when neither hand has four valid frames in a row."""
+    out = []
+    for col, side in enumerate(SIDES):
+        idx = list(M.hand_joints(side))
+        v = np.asarray(valid[:, col], bool)
+        if _finite(joints, idx, v):
+            centred = joints - joints[:, idx[:1]]
+            out.append(_metric(lambda centred=centred, idx=idx, v=v: M.jitter(centred, fps, joints=idx, valid=v)))
+    return _nanmean(out)
+
+
 def score_video(solved: Solved | None, obs: Any, result: Any | None) -> dict[str, float]:
     """What can be measured on a video without ground truth, for a method (solved) or the mediapipe baseline."""
     valid = np.asarray(obs.body_valid, bool)
+    hands_seen = np.asarray(obs.hand_valid, bool)
     if solved is None:
         joints = body_landmarks_to_joints(obs.body_kp3d)
         return {
             "jitter": _metric(lambda: M.jitter(_hip_centred(joints), obs.fps, joints=BODY_SUBSET, valid=valid))
             if _finite(joints, BODY_SUBSET, valid) else float("nan"),
+            "hand_jitter": hand_jitter(hand_landmarks_to_joints(obs.hand_kp3d), obs.fps, hands_seen),
             "reproj_px": float("nan"), "foot_skating": float("nan"),
             "coverage_body": float(valid.mean()),
             "coverage_left": float(obs.hand_valid[:, 0].mean()), "coverage_right": float(obs.hand_valid[:, 1].mean()),
@@ -385,7 +402,9 @@ def score_video(solved: Solved | None, obs: Any, result: Any | None) -> dict[str
     frames = solved.joints_cam.shape[0]
     all_frames = np.ones(frames, bool)
     same = len(valid) == frames  # then jitter uses the baseline's frames, so the rows compare
-    out = {"jitter": float("nan"), "reproj_px": float("nan"), "foot_skating": float("nan")}
+    out = {"jitter": float("nan"), "reproj_px": float("nan"), "foot_skating": float("nan"),
+           "hand_jitter": hand_jitter(solved.joints_cam, obs.fps, hands_seen & solved.hand_valid) if same
+           else float("nan")}
     if solved.has_body and _finite(solved.joints_cam, BODY_SUBSET, all_frames):
         out["jitter"] = _metric(lambda: M.jitter(_hip_centred(solved.joints_cam), obs.fps, joints=BODY_SUBSET,
                                                  valid=valid if same else None))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from backend.eval import bench
+from backend.eval import metrics as M
 from backend.eval.landmark_joints import (
     BODY_SUBSET,
     body_landmarks_to_joints,
@@ -234,10 +235,13 @@ def test_video_scores_without_ground_truth() -> None:
     body[:, :, :3] = np.random.default_rng(3).normal(size=(33, 3)) * 0.3  # a still pose: no jitter
     kp2d = np.zeros((frames, 33, 3))
     kp2d[..., 2] = 1.0
+    hands = np.zeros((frames, 2, 21, 4))
+    hands[:, 1, :, :3] = np.random.default_rng(4).normal(size=(21, 3)) * 0.05  # a still right hand
     obs = SimpleNamespace(fps=30.0, body_kp3d=body, body_kp2d=kp2d, body_valid=np.arange(frames) < 6,
-                          hand_valid=np.column_stack([np.zeros(frames, bool), np.ones(frames, bool)]))
+                          hand_kp3d=hands, hand_valid=np.column_stack([np.zeros(frames, bool), np.ones(frames, bool)]))
     base = bench.score_video(None, obs, None)
     assert base["jitter"] == pytest.approx(0.0, abs=1e-9)
+    assert base["hand_jitter"] == pytest.approx(0.0, abs=1e-9)
     assert (base["coverage_body"], base["coverage_left"], base["coverage_right"]) == (0.75, 0.0, 1.0)
     assert math.isnan(base["reproj_px"]) and math.isnan(base["foot_skating"])
 
@@ -255,6 +259,7 @@ def test_video_scores_without_ground_truth() -> None:
     assert scores["reproj_px"] == pytest.approx(5.0)
     assert scores["foot_skating"] == pytest.approx(2.0)
     assert scores["jitter"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["hand_jitter"] == pytest.approx(0.0, abs=1e-9)  # a hand sliding as a whole does not jitter
     assert scores["coverage_body"] == 1.0
 
 
@@ -324,3 +329,17 @@ def test_body_columns_leave_out_frames_without_the_body_in_view() -> None:
     none = bench.score_truth(pred, gt.joints_cam, gt.joints_world, gt, valid, hands)
     assert math.isnan(none["mpjpe"]) and math.isnan(none["w_mpjpe"])
     assert none["hand_pa_mpjpe"] == pytest.approx(0.0, abs=1e-6)  # the hands are still scored
+
+
+def test_hand_jitter_is_wrist_centred_and_uses_only_detected_frames() -> None:
+    fps, a, frames = 30.0, 32.0, 20
+    t = np.arange(frames) / fps
+    joints = np.zeros((frames, 55, 3))
+    left = list(M.hand_joints("left"))
+    joints[:, left, 1] = (5.0 * t**3)[:, None]  # the whole hand carried by the arm: no hand jitter
+    joints[:, left[1], 0] = a * t**3 / 6.0  # one finger joint with a constant jerk of a m/s^3
+    seen = np.zeros((frames, 2), bool)
+    seen[:, 0] = True  # the right hand never detected: left out
+    # the mean over 16 joints of a/16 m/s^3, in units of 10 m/s^3
+    assert bench.hand_jitter(joints, fps, seen) == pytest.approx(a / 16 / 10, rel=1e-6)
+    assert math.isnan(bench.hand_jitter(joints, fps, np.zeros((frames, 2), bool)))
