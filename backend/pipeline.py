@@ -97,8 +97,11 @@ def run_job(
     entry = registry.get(spec.method)
     settings = job_settings(spec)
     ctx = JobContext(spec, settings, cache, sink=sink, cancelled=cancelled, device=device)
-    ctx.check_cancelled()
-    result = entry.create().run(ctx, settings.section("method"))
+    try:
+        ctx.check_cancelled()
+        result = entry.create().run(ctx, settings.section("method"))
+    finally:
+        ctx.close()
     result.meta.method = spec.method
     result.meta.preset = spec.preset
     result.meta.settings = spec.settings

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -105,6 +107,10 @@ class JobContext:
         self._cancelled = cancelled
         self._clock = _Clock()
         self._last_emit = 0.0
+        self._lock = threading.Lock()  # progress and stage bookkeeping from the background camera thread
+        self._camera_job: Future[CameraSolve] | None = None
+        self._camera_progress: tuple[float, str] = (0.0, "")
+        self._abandon = threading.Event()  # set by close(): background work stops at its next check
 
     @property
     def frame_range(self) -> tuple[int, int | None]:
@@ -115,6 +121,11 @@ class JobContext:
 
     def progress(self, stage: str, fraction: float, message: str = "") -> None:
         """Report progress inside a stage; cheap enough to call every iteration (rate-limited to 20 Hz)."""
+        with self._lock:
+            self._emit(stage, fraction, message)
+
+    def _emit(self, stage: str, fraction: float, message: str) -> None:
+        """Progress to the sink (caller holds the lock)."""
         now = time.monotonic()
         changed = stage != self._clock.stage
         overall = self._clock.overall(stage, fraction)
@@ -136,18 +147,24 @@ class JobContext:
         decode: Callable[[dict[str, np.ndarray]], T],
     ) -> T:
         """Run a stage once per (video content, frame range, settings): cached on disk, skipped on re-runs."""
+        return self._stage(name, settings, compute, encode, decode, self.progress)
+
+    def _stage(self, name: str, settings: dict[str, Any], compute: Callable[[], T],
+               encode: Callable[[T], dict[str, np.ndarray]], decode: Callable[[dict[str, np.ndarray]], T],
+               progress: Callable[[str, float, str], None]) -> T:
+        """`stage`, reporting through `progress` (the background camera notes its progress instead)."""
         key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), **settings})
         hit = self.cache.get(key)
         if hit is not None:
             self.cached_stages.append(name)
-            self.progress(name, 1.0, "cached")
+            progress(name, 1.0, "cached")
             return decode(hit[0])
         t0 = time.perf_counter()
-        self.progress(name, 0.0, "starting")
+        progress(name, 0.0, "starting")
         value = compute()
         self.timings[name] = time.perf_counter() - t0
         self.cache.put(key, encode(value), {"stage": name, "seconds": self.timings[name]})
-        self.progress(name, 1.0, "done")
+        progress(name, 1.0, "done")
         return value
 
     @cached_property
@@ -194,13 +211,61 @@ class JobContext:
         )
 
     def camera(self) -> CameraSolve:
-        """Camera intrinsics, motion and scene points for the job's frames (cached stage `camera`)."""
+        """Camera intrinsics, motion and scene points for the job's frames (cached stage `camera`); waits for the
+        background solve when `start_camera` began one, reporting its progress meanwhile."""
+        if self._camera_job is None:
+            return self._camera(self.progress, self.check_cancelled)
+        job = self._camera_job
+        while True:
+            try:
+                value = job.result(timeout=0.1)
+            except TimeoutError:
+                fraction, message = self._camera_progress
+                self.progress("camera", fraction, message)
+                continue
+            self.progress("camera", 1.0, self._camera_progress[1])
+            return value
+
+    def start_camera(self) -> None:
+        """Start the camera stage in a background thread, so it runs while perception does: perception leaves
+        part of the CPU idle and both stages spend their time in native code that releases the GIL. Its
+        progress is noted and reported once `camera()` waits for it; `close()` stops it."""
+        if self._camera_job is not None:
+            return
+        _ = self.video_hash  # computed once here, not by both threads
+        future: Future[CameraSolve] = Future()
+
+        def note(stage: str, fraction: float, message: str) -> None:
+            self._camera_progress = (fraction, message)
+
+        def check() -> None:
+            if self._abandon.is_set():
+                raise Cancelled("the job ended before its camera solve")
+            self.check_cancelled()
+
+        def run() -> None:
+            try:
+                future.set_result(self._camera(note, check))
+            except BaseException as exc:  # handed to camera(), which re-raises it in the job's thread
+                future.set_exception(exc)
+
+        self._camera_job = future
+        threading.Thread(target=run, name="vidrig-camera", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop background work (a camera solve nobody waits for) and wait until it has stopped."""
+        self._abandon.set()
+        if self._camera_job is not None:
+            self._camera_job.exception()  # waits; the outcome no longer matters
+
+    def _camera(self, progress: Callable[[str, float, str], None], check: Callable[[], None]) -> CameraSolve:
+        """The cached camera stage, reporting through `progress` and checking `check` inside its loops."""
         from ..camera.solve import solve_camera
         from ..camera.types import CameraSolve
 
         section = self.settings.section("camera")
         start, stop = self.frame_range
-        return self.stage(
+        return self._stage(
             "camera",
             self.settings.to_dict()["camera"],
             lambda: solve_camera(
@@ -208,11 +273,12 @@ class JobContext:
                 start,
                 stop,
                 settings=section,
-                progress=lambda f, msg: self.progress("camera", f, msg),
-                check_cancelled=self.check_cancelled,
+                progress=lambda f, msg: progress("camera", f, msg),
+                check_cancelled=check,
             ),
             lambda cam: cam.to_arrays(),
             CameraSolve.from_arrays,
+            progress,
         )
 
     def body_model(self) -> BodyModel:

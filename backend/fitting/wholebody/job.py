@@ -78,7 +78,9 @@ def _pins_digest(path: str | None) -> str:
 
 
 def solve_whole_body(job: JobContext, settings: FitSettings, method: str = "fit") -> Result:
-    """Perception, camera, then the cached `fit` stage; assemble the Result in the metric, ground-level world."""
+    """Perception and camera (overlapped), then the cached `fit` stage; assemble the Result in the metric,
+    ground-level world."""
+    job.start_camera()
     obs = job.observations()
     job.check_cancelled()
     cam = align_camera(job.camera(), obs.frame_indices)
