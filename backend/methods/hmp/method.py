@@ -60,6 +60,8 @@ class HmpMethod:
 
     def run(self, job: JobContext, settings: HmpSettings) -> Result:
         """Observations -> camera (or the `fit` body) -> per-hand fit (cached as stage `hmp`) -> Result."""
+        if settings.body or not settings.static_camera:
+            job.start_camera()  # solved beside perception
         obs = job.observations()
         body = self._body(job) if settings.body else None
         camera = body.camera if body is not None and body.camera is not None else _camera(job, settings, len(obs))
