@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -19,6 +20,22 @@ DEFAULT_MAX_BYTES = 20 * 1024**3
 STALE_TMP_S = 3600.0  # unfinished writes older than this are removed when a cache is opened
 _DATA = "data.npz"
 _INFO = "info.json"
+
+
+BACKEND = Path(__file__).resolve().parents[1]
+# The packages whose code decides each stage's output; any other stage (a method's solve) depends on all of
+# `backend`. Editing one of them changes its digest, so an upgrade never reuses a stale result.
+STAGE_CODE: dict[str, tuple[str, ...]] = {"perception": ("perception", "video"), "camera": ("camera", "video")}
+
+
+@functools.cache
+def code_digest(stage: str) -> str:
+    """SHA-256 of the Python sources `stage` depends on (STAGE_CODE, else all of backend/), read once."""
+    roots = [BACKEND / name for name in STAGE_CODE.get(stage, ("",))]
+    digest = hashlib.sha256()
+    for path in sorted(p for root in roots for p in root.rglob("*.py")):
+        digest.update(str(path.relative_to(BACKEND)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def stage_key(video_hash: str, stage: str, settings: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from protocol.errors import Cancelled
 
-from ..cache.stage_cache import StageCache, stage_key
+from ..cache.stage_cache import StageCache, code_digest, stage_key
 
 if TYPE_CHECKING:
     from protocol.result import Result
@@ -153,7 +153,8 @@ class JobContext:
                encode: Callable[[T], dict[str, np.ndarray]], decode: Callable[[dict[str, np.ndarray]], T],
                progress: Callable[[str, float, str], None]) -> T:
         """`stage`, reporting through `progress` (the background camera notes its progress instead)."""
-        key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), **settings})
+        key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), "code": code_digest(name),
+                                                **settings})
         hit = self.cache.get(key)
         if hit is not None:
             self.cached_stages.append(name)

@@ -135,3 +135,27 @@ def test_stage_key_depends_on_video_stage_and_settings() -> None:
         stage_key("h", "camera", {"fov": 56.0, "max_side": 640}),
     }
     assert base not in others and len(others) == 3
+
+
+def test_code_digest_follows_the_stage_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.cache import stage_cache
+
+    for folder in ("perception", "video", "camera"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.py").write_text(f"X = '{folder}'\n")
+    monkeypatch.setattr(stage_cache, "BACKEND", tmp_path)
+
+    def digests() -> dict[str, str]:
+        stage_cache.code_digest.cache_clear()
+        return {s: stage_cache.code_digest(s) for s in ("perception", "camera", "fit")}
+
+    try:
+        before = digests()
+        (tmp_path / "camera" / "a.py").write_text("X = 'changed'\n")
+        after = digests()
+        assert after["perception"] == before["perception"]  # not its code
+        assert after["camera"] != before["camera"] and after["fit"] != before["fit"]  # methods depend on it all
+        (tmp_path / "video" / "b.py").write_text("")
+        assert digests()["perception"] != after["perception"]  # a new file counts too
+    finally:
+        stage_cache.code_digest.cache_clear()
