@@ -13,6 +13,7 @@ STEPS: list[list[str]] = [
     [*BACKEND, "benchmarks.bench_perception"],
     [*BACKEND, "benchmarks.bench_camera"],
     [*BACKEND, "benchmarks.bench_fit"],
+    [*BACKEND, "benchmarks.bench_pipeline"],
     [*BACKEND, "benchmarks.bench_hmp", "--family", "synthetic"],
     [str(REPO / ".venv-blender" / "bin" / "python"), "benchmarks/bench_addon.py"],
 ]
