@@ -27,6 +27,8 @@ MIN_PNP = 15  # 3D-2D matches to register a camera by PnP
 MAX_FOCAL_PAIRS = 30  # keyframe pairs used to look for the focal length of a rotating camera
 LOCAL_BA_EVERY = 6  # registrations between local bundle adjustments
 LOCAL_BA_WINDOW = 12  # keyframes free in a local bundle adjustment
+MIN_SCALE_POINTS = 5  # points that fix the step length of a keyframe registered from two views
+SCALE_MIN_DEG = 0.1  # smallest ray angle of a point triangulated only to measure that step length
 
 
 @dataclass
@@ -186,6 +188,98 @@ class KeyframeSolver:
         R = rel[k] @ self.R[n] if n == k - 1 else rel[n].T @ self.R[n]
         self.R[k] = R
         self.t[k] = -R @ center(self.R[n], self.t[n])
+
+    def _register_relative(self, k: int) -> bool:
+        """Pose keyframe k by the essential matrix of k and the registered keyframe it shares tracks with that
+        shows the most parallax; the step length comes from the points k sees (see `_step_from_points`), else
+        from that keyframe's own last step (constant speed). False when no registered keyframe shows parallax
+        with k, the essential matrix fails or no step length can be had.
+
+        Used when too few of k's tracks are triangulated for PnP (a fast move renews the tracks between
+        keyframes): placing k at its neighbour's centre would stop the camera, and every keyframe after it
+        would inherit no baseline to triangulate from, freezing the centre for the rest of the clip."""
+        best, n, pn, pk = self.s.parallax_px, -1, np.zeros((0, 2)), np.zeros((0, 2))
+        for j in self.R:
+            _, pj, pkj = self.tr.shared(self.kf[j], self.kf[k])
+            if len(pj) < MIN_SHARED:
+                continue
+            R_jk, _ = fit_rotation(pj, pkj, self.K, self.s.reproj_px)
+            par = float(np.median(rotation_parallax(pj, pkj, self.K, R_jk)))
+            if par >= best:
+                best, n, pn, pk = par, j, pj, pkj
+        if n < 0:
+            return False
+        E, m = cv2.findEssentialMat(pn, pk, self.K, cv2.USAC_MAGSAC, 0.999, self.s.essential_px)
+        if E is None or E.shape != (3, 3) or m is None or int(m.sum()) < MIN_SHARED:
+            return False
+        _, R_nk, u, _ = cv2.recoverPose(E, pn, pk, self.K, mask=m.copy())
+        u = u.ravel() / max(float(np.linalg.norm(u)), 1e-12)
+        R = R_nk @ self.R[n]
+        a = R_nk @ self.t[n]
+        step = self._step_from_points(k, n, R, a, u)
+        if step is None:
+            step = self._neighbour_step(n)
+        if step is None:
+            return False
+        self.R[k], self.t[k] = R, a + step * u
+        return True
+
+    def _step_from_points(self, k: int, n: int, R: np.ndarray, a: np.ndarray, u: np.ndarray) -> float | None:
+        """Median step s (>0) that puts keyframe k's points on its rays, with t_k = a + s u.
+
+        The points are k's triangulated tracks or, with fewer than MIN_SCALE_POINTS of those, its tracks that
+        keyframe n and another registered keyframe also saw, triangulated from those two for this purpose only
+        (a narrow ray angle is enough for a median of one number, too narrow for the map)."""
+        ids, pts = self._obs(k)
+        have = ~np.isnan(self.X[ids, 0])
+        X, x = self.X[ids[have]], pts[have].astype(np.float64)
+        if len(X) < MIN_SCALE_POINTS:
+            X, x = self._scale_points(k, n)
+        if len(X) < MIN_SCALE_POINTS:
+            return None
+        b = bearings(x, self.K)
+        v = X @ R.T + a
+        bu = np.cross(b, u)
+        bv = np.cross(b, v)
+        den = np.sum(bu * bu, axis=1)
+        ok = den > 1e-12
+        sk = -np.sum(bu * bv, axis=1)[ok] / den[ok]
+        z = np.sum((v[ok] + sk[:, None] * u) * b[ok], axis=1)
+        sk = sk[(sk > 0) & (z > 0)]
+        return float(np.median(sk)) if len(sk) >= MIN_SCALE_POINTS else None
+
+    def _scale_points(self, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """World points (m,3) and their pixels in keyframe k (m,2) of tracks seen by k, by registered keyframe n
+        and by the registered keyframe m that shares most of them, triangulated from n and m."""
+        ids_k, pts_k = self._obs(k)
+        best: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 3)), np.zeros((0, 2)))
+        for m in self.R:
+            if m == n:
+                continue
+            common, pm, pn = self.tr.shared(self.kf[m], self.kf[n])
+            in_k = np.isin(common, ids_k)
+            if in_k.sum() <= max(len(best[0]), MIN_SCALE_POINTS - 1):
+                continue
+            common, pm, pn = common[in_k], pm[in_k], pn[in_k]
+            X = triangulate(self.R[m], self.t[m], self.R[n], self.t[n], pm, pn, self.K)
+            em, zm = project(self.K, self.R[m], self.t[m], X)
+            en, zn = project(self.K, self.R[n], self.t[n], X)
+            ok = (zm > 0) & (zn > 0)
+            ok &= np.linalg.norm(em - pm, axis=1) < self.s.reproj_px
+            ok &= np.linalg.norm(en - pn, axis=1) < self.s.reproj_px
+            ok &= ray_angle_deg(center(self.R[m], self.t[m]), center(self.R[n], self.t[n]), X) > SCALE_MIN_DEG
+            if ok.sum() > len(best[0]):
+                best = (X[ok], pts_k[np.searchsorted(ids_k, common[ok])].astype(np.float64))
+        return best
+
+    def _neighbour_step(self, n: int) -> float | None:
+        """Distance between keyframe n's centre and that of its registered neighbour on the far side."""
+        for m in (n - 1, n + 1):
+            if m in self.R:
+                d = float(np.linalg.norm(center(self.R[n], self.t[n]) - center(self.R[m], self.t[m])))
+                if d > 0:
+                    return d
+        return None
 
     # ---- bundle adjustment ----------------------------------------------------------------------
     def _problem(
@@ -420,7 +514,8 @@ class KeyframeSolver:
             if placed is None:
                 adjacent = [k for k in todo if (k - 1) in self.R or (k + 1) in self.R]
                 placed = adjacent[0]
-                self._register_rotation(placed, rel)
+                if not self._register_relative(placed):
+                    self._register_rotation(placed, rel)
             self._triangulate_with(placed)
             recent = [*recent[-(LOCAL_BA_WINDOW - 1) :], placed]
             since_ba += 1

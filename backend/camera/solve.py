@@ -3,8 +3,9 @@
 World frame (documented contract):
 - Y is up against gravity. `up` is estimated as the normal of the dominant plane among the triangulated scene
   points whose normal lies within `ground_max_tilt_deg` of the first camera's image-up (-y) axis and which lies
-  below that camera; with no such plane (static or purely rotating camera, or no ground in view) the first
-  camera is assumed level: its -y axis is up (zero roll and pitch).
+  below that camera and every later one (see `cameras_above_plane`); with no such plane (static or purely
+  rotating camera, or no ground in view) the first camera is assumed level: its -y axis is up (zero roll and
+  pitch).
 - Heading: the first camera looks along world -Z (its forward projected on the ground), so its image right is
   world +X and a person facing the camera faces world +Z, the SMPL-X forward.
 - Origin: the first camera's centre dropped onto the ground plane when one was found (the plane is then y = 0),
@@ -35,6 +36,7 @@ from protocol.errors import DecodeError
 
 MIN_STATIC_TRACKS = 12
 LEVEL_R_W2C = np.diag([1.0, -1.0, -1.0])  # a level camera looking along world -Z
+MIN_HEIGHT_SHARE = 0.05  # lowest camera height over the ground plane, as a share of the first camera's
 PersonMasks = Callable[[int], "np.ndarray | None"]
 
 
@@ -177,6 +179,15 @@ def fit_ground_plane(
     n = np.linalg.svd(inl - mean)[2][2]
     n = n if n @ best_n > 0 else -n
     return np.concatenate([n, [-n @ mean]])
+
+
+def cameras_above_plane(C: np.ndarray, plane: np.ndarray, share: float = MIN_HEIGHT_SHARE) -> bool:
+    """Whether every camera centre C (T,3) stays above the ground plane (n, d), by at least `share` of the first
+    camera's height. A camera cannot film the floor from under it: a path that dips below the plane it was
+    solved against means the plane or the path is wrong, and a metric scale taken from the camera's height
+    above that plane (as the fit stage does) would blow the trajectory up by the inverse of a tiny height."""
+    heights = C @ plane[:3] + plane[3]
+    return bool(heights.min() > share * heights[0])
 
 
 def _world_alignment(R0: np.ndarray, C0: np.ndarray, plane: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -351,6 +362,8 @@ def _assemble(
         depth_scale = 1.0
     else:
         plane = fit_ground_plane(X, C[0], R[0].T @ np.array([0.0, -1.0, 0.0]), s, rng)
+        if plane is not None and not cameras_above_plane(C, plane):
+            plane = None
         seen = np.isin(valid, tracks.ids[kmap.frames[0]])
         depths = (X[seen] - C[0]) @ R[0][2] if seen.sum() >= 5 else np.linalg.norm(X - C[0], axis=1)
         depths = depths[depths > 0]

@@ -55,6 +55,16 @@ def texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
+def checker(rng: np.random.Generator, h: int, w: int, period: int = 64) -> np.ndarray:
+    """Tiles: a two-tone checker of `period` px under faint blocky noise (repetitive texture on which
+    a tracker that loses the motion settles one tile off)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    tiles = ((yy // (period // 2) + xx // (period // 2)) % 2).astype(np.float32)
+    img = (0.3 + 0.4 * tiles)[..., None] + 0.25 * (texture(rng, h, w).astype(np.float32) / 255.0 - 0.5)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
 def level_rotation(yaw: float, pitch: float = 0.0) -> np.ndarray:
     """World->camera rotation of a camera turned by `yaw` (rad, positive = to its right) and `pitch` (down)."""
     base = np.diag([1.0, -1.0, -1.0])  # level camera looking along world -Z
@@ -65,8 +75,10 @@ def level_rotation(yaw: float, pitch: float = 0.0) -> np.ndarray:
     return Rx @ Ry.T @ base
 
 
-def room(rng: np.random.Generator, half: float = 6.0, height: float = 4.0, px: int = 1024) -> list[Plane]:
-    """A floor and four walls around the origin, floor at y = 0."""
+def room(
+    rng: np.random.Generator, half: float = 6.0, height: float = 4.0, px: int = 1024, tiled: bool = False
+) -> list[Plane]:
+    """A floor and four walls around the origin, floor at y = 0; `tiled` gives the walls a checker pattern."""
     x, y, z = np.eye(3)
     planes = [Plane(np.array([-half, 0, -half]), x, z, (2 * half, 2 * half), texture(rng, px, px))]
     for origin, e1 in (
@@ -75,7 +87,8 @@ def room(rng: np.random.Generator, half: float = 6.0, height: float = 4.0, px: i
         ([half, 0, half], -x),
         ([-half, 0, half], -z),
     ):
-        planes.append(Plane(np.array(origin, float), e1, y, (2 * half, height), texture(rng, px // 2, px)))
+        tex = checker(rng, px // 2, px) if tiled else texture(rng, px // 2, px)
+        planes.append(Plane(np.array(origin, float), e1, y, (2 * half, height), tex))
     return planes
 
 
@@ -126,14 +139,18 @@ def make_clip(
     person: bool = True,
     seed: int = 0,
     fov_deg: float = 55.0,
+    whip_deg: float = 9.0,
 ) -> SynthClip:
-    """Clip of `kind`: 'static', 'pan' (yaw 0 -> 20 deg, to the right), 'dolly' (moves right and turns left)
-    or 'walk' (walks 3 m forward looking left and right, with a bob)."""
+    """Clip of `kind`: 'static', 'pan' (yaw 0 -> 20 deg, to the right), 'dolly' (moves right and turns left),
+    'walk' (walks 3 m forward looking left and right, with a bob) or 'whip' (a tripod pan across tiled walls
+    that speeds up smoothly to `whip_deg` per frame and slows down again)."""
     rng = np.random.default_rng(seed)
-    planes = room(rng)
+    planes = room(rng, tiled=kind == "whip")
     f = 0.5 * w / np.tan(np.radians(fov_deg) / 2)
     K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
     person_tex = texture(rng, h + 64, w + 64)
+    speed = np.sin(np.pi * np.arange(T) / max(T - 1, 1)) ** 2  # whip: per-frame turn, 0 -> 1 -> 0
+    whip_yaw = np.radians(whip_deg) * (np.cumsum(speed) - speed[0])
     Rs, ts, frames, masks = [], [], [], []
     for i in range(T):
         a = i / max(T - 1, 1)
@@ -147,6 +164,8 @@ def make_clip(
         elif kind == "walk":  # hand-held walk forward, looking around, with a bob
             R = level_rotation(np.radians(12.0) * np.sin(2 * np.pi * a), np.radians(10 + 3 * np.sin(6 * np.pi * a)))
             C = np.array([0.3 * np.sin(np.pi * a), 1.5 + 0.03 * np.sin(8 * np.pi * a), 3.5 - 3.0 * a])
+        elif kind == "whip":
+            R, C = level_rotation(whip_yaw[i], np.radians(5)), np.array([0.0, 1.5, 0.0])
         else:
             raise ValueError(f"unknown synthetic clip kind {kind!r}")
         t = -R @ C

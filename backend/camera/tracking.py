@@ -16,6 +16,8 @@ _LK_PARAMS = {
     "maxLevel": _LEVELS,
     "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
 }
+MIN_MOTION_TRACKS = 12  # tracks needed to fit the previous frame's motion for the constant-velocity guess
+STILL_PX = 0.5  # median guessed motion (px) under which the constant-velocity start is the zero start
 
 
 @dataclass
@@ -41,6 +43,14 @@ class Tracks:
         return common, self.pts[a][ia], self.pts[b][ib]
 
 
+def _fit_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Robust homography a -> b of tracked points (the background's frame-to-frame motion), None if too few."""
+    if len(a) < MIN_MOTION_TRACKS:
+        return None
+    H, _ = cv2.findHomography(a, b, cv2.RANSAC, 3.0, maxIters=500, confidence=0.99)
+    return H
+
+
 class FeatureTracker:
     """Feeds frames one at a time and grows a `Tracks`; features on the (dilated) person mask are dropped."""
 
@@ -50,6 +60,7 @@ class FeatureTracker:
         self._prev_gray: np.ndarray | None = None
         self._ids = np.zeros(0, np.int64)
         self._pts = np.zeros((0, 2), np.float32)
+        self._motion: np.ndarray | None = None  # homography of the last frame-to-frame background motion
         self._kernel = cv2.getStructuringElement(
             cv2.MORPH_ELLIPSE, (2 * settings.mask_dilate_px + 1, 2 * settings.mask_dilate_px + 1)
         )
@@ -71,15 +82,13 @@ class FeatureTracker:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         h, w = gray.shape
         ids, pts = self._ids, self._pts
+        motion = None
         if self._prev_gray is not None and len(pts):
-            p0 = pts.reshape(-1, 1, 2)
-            p1, st, _ = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, p0, None, **_LK_PARAMS)
-            p0r, st_b, _ = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, p1, None, **_LK_PARAMS)
-            p1 = p1.reshape(-1, 2)
-            fb = np.linalg.norm(p0r.reshape(-1, 2) - pts, axis=1)
-            ok = (st.ravel() == 1) & (st_b.ravel() == 1) & (fb < self.s.fb_max_error)
+            p1, ok = self._flow(self._prev_gray, gray, pts)
             ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+            motion = _fit_motion(pts[ok], p1[ok])
             ids, pts = ids[ok], p1[ok]
+        self._motion = motion
         if person is not None and len(pts):
             xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
             yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
@@ -91,6 +100,43 @@ class FeatureTracker:
         order = np.argsort(ids)
         self.tracks.ids.append(ids[order])
         self.tracks.pts.append(self._pts[order])
+
+    def _flow(self, prev: np.ndarray, gray: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pyramidal LK started from the last frame's motion again (constant velocity), falling back to a
+        start from no motion when too few features pass the forward-backward check that way.
+
+        On a fast pan the image moves further per frame than the pyramid can follow from a zero guess, and on
+        repetitive texture (tiles, checkers) LK then settles one period off with a consistent, plausible and
+        wrong flow that the forward-backward check passes; the two answers differ by a jump in image velocity
+        that no camera makes between two frames, so the constant-velocity answer is preferred.
+        Returns the new points (n,2) and which of them were tracked."""
+        p0 = pts.reshape(-1, 1, 2).astype(np.float32)
+        p1, ok = self._lk(prev, gray, p0, None)
+        if self._motion is None:
+            return p1, ok
+        guess = cv2.perspectiveTransform(p0, self._motion).astype(np.float32)
+        if float(np.median(np.linalg.norm((guess - p0).reshape(-1, 2), axis=1))) < STILL_PX:
+            return p1, ok  # the same start: nothing to choose between
+        q1, q_ok = self._lk(prev, gray, p0, guess)
+        if q_ok.sum() >= max(MIN_MOTION_TRACKS, 0.5 * ok.sum()):
+            return q1, q_ok
+        return p1, ok
+
+    def _lk(
+        self, prev: np.ndarray, gray: np.ndarray, p0: np.ndarray, guess: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """LK of p0 (n,1,2) from `guess` (None: no motion) with the forward-backward check started from the
+        same guessed motion reversed; the new points (n,2) and which of them passed."""
+        if guess is None:
+            p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p0, None, **_LK_PARAMS)
+            p0r, st_b, _ = cv2.calcOpticalFlowPyrLK(gray, prev, p1, None, **_LK_PARAMS)
+        else:
+            flags = cv2.OPTFLOW_USE_INITIAL_FLOW
+            p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p0, guess.copy(), flags=flags, **_LK_PARAMS)
+            p0r, st_b, _ = cv2.calcOpticalFlowPyrLK(gray, prev, p1, p1 - (guess - p0), flags=flags, **_LK_PARAMS)
+        fb = np.linalg.norm(p0r.reshape(-1, 2) - p0.reshape(-1, 2), axis=1)
+        ok = (st.ravel() == 1) & (st_b.ravel() == 1) & (fb < self.s.fb_max_error)
+        return p1.reshape(-1, 2), ok
 
     def _seed(
         self, image: np.ndarray, gray: np.ndarray, person: np.ndarray | None, ids: np.ndarray, pts: np.ndarray

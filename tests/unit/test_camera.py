@@ -241,3 +241,66 @@ def test_reject_jumps_reinterpolates_failed_resections_and_keeps_a_smooth_path()
     R3, C3 = reject_jumps(broken_R, broken_C, extent=5.0)
     np.testing.assert_allclose(C3, C, atol=1e-3)
     np.testing.assert_allclose(R3[17], R[17], atol=1e-6)
+
+
+def _short_track_dolly(n_points: int = 12000, frames: int = 60, life: int = 6) -> tuple:
+    """Tracks (0.3 px noise) of a camera sliding 4 cm a frame while turning 0.8 deg a frame, each track living
+    only `life` frames (a fast move that renews the features between keyframes); also K and the true centres."""
+    from backend.camera.synthetic import level_rotation as turn
+
+    rng = np.random.default_rng(0)
+    w, h, f = 640, 360, 500.0
+    K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
+    ang, rad = rng.uniform(-np.pi, np.pi, n_points), rng.uniform(4, 8, n_points)
+    X = np.column_stack([rad * np.sin(ang) + 1.2, rng.uniform(0, 3, n_points), -rad * np.cos(ang)])
+    birth = rng.integers(-life, frames, n_points)
+    centres = np.array([[0.04 * i, 1.5, 0.0] for i in range(frames)])
+    tracks = Tracks(colors=[np.zeros(3, np.uint8)] * n_points)
+    for i in range(frames):
+        Xc = (X - centres[i]) @ turn(np.radians(0.8 * i)).T
+        uv = Xc[:, :2] / Xc[:, 2:3] * f + K[:2, 2]
+        seen = (Xc[:, 2] > 0.5) & (uv[:, 0] > 0) & (uv[:, 0] < w) & (uv[:, 1] > 0) & (uv[:, 1] < h)
+        ids = np.flatnonzero(seen & (birth <= i) & (i < birth + life))
+        tracks.ids.append(ids.astype(np.int64))
+        tracks.pts.append((uv[ids] + rng.normal(0, 0.3, (len(ids), 2))).astype(np.float32))
+    return tracks, K, centres
+
+
+def test_short_tracks_keep_a_moving_camera_moving():
+    """Keyframes whose tracks are too new to be triangulated (no PnP) are placed from two views, not frozen at
+    their neighbour's centre: the old solve froze 19 of 21 keyframe steps here (centre error 24% of the path)."""
+    from backend.camera.geometry import center
+    from backend.camera.sfm import KeyframeSolver
+
+    tracks, K, centres = _short_track_dolly()
+    kmap = KeyframeSolver(tracks, K, CameraSettings()).solve()
+    assert not kmap.rotation_only
+    C = np.stack([center(r, t) for r, t in zip(kmap.R, kmap.t, strict=True)])
+    G = centres[kmap.frames]
+    steps = np.linalg.norm(np.diff(C, axis=0), axis=1)
+    assert (steps > 0.2 * np.median(steps)).all()
+    # similarity fit of the keyframe centres onto the truth
+    gm, cm = G.mean(0), C.mean(0)
+    u, sv, vt = np.linalg.svd((G - gm).T @ (C - cm))
+    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    scale = (sv * np.diag(S)).sum() / ((C - cm) ** 2).sum()
+    fitted = scale * (C - cm) @ (u @ S @ vt).T + gm
+    path = np.linalg.norm(np.diff(G, axis=0), axis=1).sum()
+    assert np.sqrt(((fitted - G) ** 2).sum(1).mean()) < 0.03 * path
+
+
+def test_ground_plane_is_dropped_when_the_camera_path_goes_under_it():
+    """A camera 1.5 m over y = 0 that stays above it keeps the plane; one whose solved path dips to 2 cm over it
+    or under it (a wrong plane or a wrong path) does not, so no metric scale is read off a tiny height."""
+    from backend.camera.solve import cameras_above_plane
+
+    plane = np.array([0.0, 1.0, 0.0, 0.0])
+    C = np.column_stack([np.linspace(0, 3, 50), np.full(50, 1.5), np.zeros(50)])
+    assert cameras_above_plane(C, plane)
+    low = C.copy()
+    low[30, 1] = 0.02
+    assert not cameras_above_plane(low, plane)
+    low[30, 1] = -20.0
+    assert not cameras_above_plane(low, plane)
+    tilted = np.array([0.0, np.cos(0.1), np.sin(0.1), -0.5])
+    assert cameras_above_plane(C + np.array([0.0, 0.5, 0.0]), tilted)
