@@ -7,6 +7,8 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 
+GROUND_SMOOTH_DISAGREE = 10.0  # ground-plane and smoothness scales further apart than this: trust the smaller
+
 
 def camera_translation(points_rel: Tensor, kp2d: Tensor, weights: Tensor, k: Tensor, min_depth: float = 0.3) -> Tensor:
     """(T,3) camera-frame translation per frame placing root-relative points so they project onto kp2d.
@@ -44,22 +46,34 @@ def camera_scale(
 
     With a ground plane (y = 0 in the camera solve's world), the camera's height above it in solve units is set
     against the metric height of the camera above the body's lowest foot point. Otherwise the scale that makes the
-    body's world trajectory smoothest (least squared acceleration of the pelvis, a closed form) is used. Returns 1
-    when neither is well determined (a static or rotating camera, where the scale does not matter).
+    body's world trajectory smoothest (least squared acceleration of the pelvis, a closed form) is used. When both
+    exist and disagree by more than GROUND_SMOOTH_DISAGREE times, the smaller wins: a camera path solved at a wrong
+    scale in a stretch would otherwise fling the body tens of metres. Returns 1 when neither is well determined (a
+    static or rotating camera, where the scale does not matter).
     pelvis_c (T,3) and feet_c (T,F,3) metres in the camera frames; r_w2c (T,3,3), t_w2c (T,3) from the solve.
     """
     valid = np.asarray(valid, bool)
     if valid.sum() < 3:
         return 1.0
     rt = np.transpose(r_w2c, (0, 2, 1))
-    centres = -np.einsum("tij,tj->ti", rt, t_w2c)
+    smooth = _smoothest_scale(pelvis_c, rt, t_w2c, valid)
     if ground_known:
+        centres = -np.einsum("tij,tj->ti", rt, t_w2c)
         height_units = centres[:, 1]
         feet_w_rel = np.einsum("tij,tfj->tfi", rt, feet_c)  # metric offsets from the camera, world orientation
         height_m = -feet_w_rel[..., 1].min(axis=1)
         ok = valid & (height_units > 1e-3) & (height_m > 0.2)
         if ok.sum() >= 3:
-            return float(np.median(height_m[ok] / height_units[ok]))
+            ground = float(np.median(height_m[ok] / height_units[ok]))
+            if smooth is not None and ground > GROUND_SMOOTH_DISAGREE * smooth:
+                return smooth
+            return ground
+    return 1.0 if smooth is None else smooth
+
+
+def _smoothest_scale(pelvis_c: np.ndarray, rt: np.ndarray, t_w2c: np.ndarray, valid: np.ndarray) -> float | None:
+    """The scale giving the pelvis the least squared world acceleration (closed form); None when the camera does
+    not move enough to tell or the answer is implausible."""
     a = np.einsum("tij,tj->ti", rt, pelvis_c)[valid]
     b = np.einsum("tij,tj->ti", rt, t_w2c)[valid]
     a = gaussian_filter1d(a, 2.0, axis=0, mode="nearest")
@@ -69,6 +83,6 @@ def camera_scale(
     energy = float((db * db).sum())
     travel = float(np.linalg.norm(b[-1] - b[0]) + np.abs(np.diff(b, axis=0)).sum())
     if energy < 1e-10 or travel < 1e-6:
-        return 1.0
+        return None
     s = float((da * db).sum() / energy)
-    return s if 0.02 <= s <= 50.0 else 1.0
+    return s if 0.02 <= s <= 50.0 else None

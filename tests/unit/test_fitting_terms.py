@@ -153,6 +153,24 @@ def test_camera_scale_from_ground_height_and_from_smooth_motion() -> None:
     assert camera_scale(pelvis_c, feet_c, r, static, False, np.ones(t, bool)) == 1.0
 
 
+def test_a_ground_scale_far_from_the_smoothest_one_gives_way() -> None:
+    t, scale = 40, 2.5
+    r = np.repeat(np.diag([1.0, -1.0, -1.0])[None], t, 0)
+    swing = np.sin(3 * np.linspace(0, 1, t))  # the camera accelerates sideways; the person stands still
+    pelvis_w = np.array([0.5, 0.9, -4.0])
+    centre_m = np.stack([scale * swing, np.full(t, 1.5), np.zeros(t)], -1)  # truly 1.5 m above the floor
+    pelvis_c = np.einsum("tij,tj->ti", r, pelvis_w - centre_m)
+    feet_c = np.einsum("tij,tj->ti", r, np.array([0.5, 0.0, -4.0]) - centre_m)[:, None].repeat(2, 1)
+
+    def case(height_units: float) -> float:
+        centres = np.stack([swing, np.full(t, height_units), np.zeros(t)], -1)  # the solve's own units
+        return camera_scale(pelvis_c, feet_c, r, -np.einsum("tij,tj->ti", r, centres), True, np.ones(t, bool))
+
+    assert case(0.6) == pytest.approx(scale)  # a height consistent with the solve's path: the ground decides
+    # a path solved almost on its own ground plane: the height says 150 m per unit, the motion says 2.5
+    assert case(0.01) == pytest.approx(scale, rel=1e-3)
+
+
 def test_fill_and_smooth_along_time() -> None:
     x = torch.tensor([[0.0], [9.0], [9.0], [3.0], [9.0]])
     valid = np.array([True, False, False, True, False])
