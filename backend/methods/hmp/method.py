@@ -32,7 +32,7 @@ def fit_config(settings: HmpSettings) -> FitConfig:
         stage2_iters=settings.stage2_iters, lr=settings.lr, lr_step=settings.lr_step, overlap=settings.overlap,
         w1_kp2d=settings.kp2d_weight, w2_kp2d=settings.kp2d_weight, w2_prior=settings.prior_weight,
         w2_kp3d=settings.kp3d_weight, w2_residual=settings.residual_weight,
-        w_orient_accel=settings.orient_accel_weight,
+        w_orient_accel=settings.orient_accel_weight, gm_sigma_cm=settings.kp3d_sigma_cm,
     )
 
 

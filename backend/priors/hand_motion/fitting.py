@@ -49,6 +49,7 @@ class FitConfig:
     grad_clip: float = 5.0
     overlap: int = 16  # frames shared by consecutive windows (the window length is the prior's)
     gm_sigma_px: float = 100.0  # Geman-McClure scale of the 2D residual (pixels)
+    gm_sigma_cm: float = 2.0  # Geman-McClure scale of the 3D landmark residual (cm); 0 = plain squares
     # stage 1
     w1_orient: float = 3.0
     w1_transl: float = 1.0
@@ -71,7 +72,7 @@ class FitConfig:
     w2_residual_smooth: float = 3000.0
     # ours, not HMP's, both stages: squared second difference of the wrist orientation (6D). HMP's first-difference
     # term alone leaves the per-frame wrist jitter in, and that jitter swings every fingertip (most of RA-ACC)
-    w_orient_accel: float = 100.0
+    w_orient_accel: float = 1000.0
 
 
 @dataclass
@@ -382,7 +383,10 @@ def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: Han
         kp2d = (conf * geman_mcclure(r2, cfg.gm_sigma_px)).sum() / (n_valid * lm.shape[1])
         lm_c = torch.einsum("tij,tnj->tni", cam[1], lm)
         lm_c = lm_c - lm_c.mean(1, keepdim=True)
-        kp3d = ((((lm_c - kp3d_c) * 100.0) ** 2).sum(-1).mean(-1) * valid).sum() / n_valid
+        r3 = (((lm_c - kp3d_c) * 100.0) ** 2).sum(-1)
+        if cfg.gm_sigma_cm > 0:
+            r3 = geman_mcclure(r3, cfg.gm_sigma_cm)
+        kp3d = (r3.mean(-1) * valid).sum() / n_valid
         orient_close = ((o6 - o6_init) ** 2).sum(-1).mean()  # all frames: in gaps it holds the slerp infill
         transl_close = ((transl - tr_init) ** 2).sum(-1).mean()
         orient_smooth = _smooth(o6) + cfg.w_orient_accel * _accel(o6)
