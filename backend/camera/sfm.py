@@ -402,6 +402,10 @@ class KeyframeSolver:
         best = int(np.argmin(costs))
         return float(factors[best]) if costs[best] < 0.5 * cost(1.0) else 1.0
 
+    def solve_rotation_only(self) -> KeyframeMap:
+        """The rotation-only solve whatever the parallax: the fallback when a general solve's path is implausible."""
+        return self._solve_rotation_only(self.chained_rotations()[0])
+
     def _solve_rotation_only(self, Rs: np.ndarray) -> KeyframeMap:
         n = len(self.tr.colors)
         acc = np.zeros((n, 3))

@@ -36,6 +36,7 @@ from protocol.errors import DecodeError
 
 MIN_STATIC_TRACKS = 12
 LEVEL_R_W2C = np.diag([1.0, -1.0, -1.0])  # a level camera looking along world -Z
+MAX_STEP_SHARE = 0.08  # largest plausible camera step per frame (90th percentile), as a share of the scene extent
 MIN_HEIGHT_SHARE = 0.05  # lowest camera height over the ground plane, as a share of the first camera's
 PersonMasks = Callable[[int], "np.ndarray | None"]
 
@@ -307,11 +308,26 @@ def solve_frames(
     Kt[0, 0] *= kmap.focal_scale
     Kt[1, 1] *= kmap.focal_scale
     R, C = _resection(kmap, tracks, Kt, s, tick)
-    R, C = reject_jumps(R, C, _scene_extent(kmap, C))
+    extent = _scene_extent(kmap, C)
+    if not kmap.rotation_only and not plausible_path(C, extent):
+        # a failed reconstruction: a turning camera is a far smaller error than one flung across the scene
+        kmap = KeyframeSolver(tracks, Kt, s, progress=lambda x: tick(0.85), refine_focal=False).solve_rotation_only()
+        R, C = _resection(kmap, tracks, Kt, s, tick)
+    else:
+        R, C = reject_jumps(R, C, extent)
     tick(0.96, "camera: world frame")
     solve = _assemble(kmap, tracks, R, C, K, fi, ts, s)
     tick(1.0, "camera: solved", force=True)
     return solve
+
+
+def plausible_path(C: np.ndarray, extent: float, share: float = MAX_STEP_SHARE) -> bool:
+    """Whether the camera centres C (T,3) move like a real camera: the 90th percentile of the per-frame steps
+    stays under `share` of the scene extent. On the rendered suite real paths give at most 0.037 (a camera
+    following a hand), a failed solve 0.13 and more."""
+    if len(C) < 2:
+        return True
+    return float(np.percentile(np.linalg.norm(np.diff(C, axis=0), axis=1), 90)) <= share * extent
 
 
 def _scene_extent(kmap: KeyframeMap, C: np.ndarray) -> float:

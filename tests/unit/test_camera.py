@@ -13,7 +13,7 @@ from backend.camera import CameraSettings, CameraSolve, intrinsics, solve_frames
 from backend.camera.bundle import BAProblem, bundle_adjust, reprojection_errors
 from backend.camera.geometry import angular_velocity, bearings, fit_rotation, kabsch, rotation_parallax
 from backend.camera.intrinsics import focal_from_35mm, focal_from_fov, metadata_focal_35mm
-from backend.camera.solve import _Progress, _world_alignment, fit_ground_plane, static_motion_px
+from backend.camera.solve import _Progress, _world_alignment, fit_ground_plane, plausible_path, static_motion_px
 from backend.camera.synthetic import SynthFrame, level_rotation
 from backend.camera.tracking import Tracks
 from protocol.errors import Cancelled, DecodeError
@@ -304,3 +304,13 @@ def test_ground_plane_is_dropped_when_the_camera_path_goes_under_it():
     assert not cameras_above_plane(low, plane)
     tilted = np.array([0.0, np.cos(0.1), np.sin(0.1), -0.5])
     assert cameras_above_plane(C + np.array([0.0, 0.5, 0.0]), tilted)
+
+
+def test_a_path_that_jumps_by_scene_depths_is_implausible() -> None:
+    t = np.linspace(0, 1, 60)[:, None]
+    walk = np.hstack([2.0 * t, 0 * t, 0 * t])  # 2 units over 60 frames: 0.034 a frame
+    assert plausible_path(walk, extent=4.0)  # under 1% of a 4-unit scene per frame
+    rng = np.random.default_rng(0)
+    flung = walk + rng.normal(0.0, 1.0, walk.shape)  # steps of about 1.4 units
+    assert not plausible_path(flung, extent=4.0)
+    assert plausible_path(walk[:1], extent=4.0)  # a single frame has no path to judge
