@@ -22,7 +22,7 @@ from backend.eval import bench
 from backend.eval import metrics as M
 from backend.eval.landmark_joints import SIDES, hand_landmarks_to_joints
 from backend.methods.base import JobContext
-from backend.methods.hmp.method import _camera, fit_config
+from backend.methods.hmp.method import fit_config, hands_camera
 from backend.methods.hmp.settings import HmpSettings
 from backend.models.base import HandPose
 from backend.models.loader import load_hand_model
@@ -59,7 +59,7 @@ def bench_clip(video: Path, truth: Path, cache: StageCache) -> dict[str, dict[st
     job = JobContext(spec, job_settings(spec), cache)
     obs = job.observations()
     settings = HmpSettings()
-    rc = _camera(job, settings, len(obs))
+    rc = hands_camera(job, settings, len(obs))
     cam = CameraTrack(K=np.asarray(rc.K), R_w2c=np.asarray(rc.R_w2c), t_w2c=np.asarray(rc.t_w2c))
     gt = bench.load_ground_truth(truth).frames([int(i) for i in obs.frame_indices])
     raw = hand_landmarks_to_joints(obs.hand_kp3d)

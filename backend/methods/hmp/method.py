@@ -64,7 +64,7 @@ class HmpMethod:
             job.start_camera()  # solved beside perception
         obs = job.observations()
         body = self._body(job) if settings.body else None
-        camera = body.camera if body is not None and body.camera is not None else _camera(job, settings, len(obs))
+        camera = body.camera if body is not None and body.camera is not None else hands_camera(job, settings, len(obs))
         sides = SIDES if settings.hands == "both" else (settings.hands,)
         wanted = [s for s in sides if int(obs.hand_valid[:, SIDES.index(s)].sum()) >= settings.min_detections]
         if not wanted and body is None:
@@ -164,7 +164,7 @@ class HmpMethod:
         return out
 
 
-def _camera(job: JobContext, settings: HmpSettings, n: int) -> ResultCamera:
+def hands_camera(job: JobContext, settings: HmpSettings, n: int) -> ResultCamera:
     """A fixed camera (static_camera) or the camera stage's solve."""
     if settings.static_camera:
         from backend.camera.intrinsics import intrinsics
