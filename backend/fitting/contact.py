@@ -58,3 +58,21 @@ def detect_foot_contacts(
     conf = (feet[:, :, 2] >= min_conf) & ok[:, None]
     out[:] = np.where(conf, still * low, 0.0)
     return out
+
+
+def contact_anchors(points: np.ndarray, contacts: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Where each planted foot point should stay: for every run of frames with contact probability above
+    `threshold`, the mean of the point's positions over that run. points (T,F,3), contacts (T,F) -> anchors
+    (T,F,3) (zeros outside contacts) and weights (T,F) (the contact probability inside runs of two or more
+    frames, else 0)."""
+    t, f = contacts.shape
+    anchors = np.zeros((t, f, 3), np.float32)
+    weights = np.zeros((t, f), np.float32)
+    on = contacts > threshold
+    for k in range(f):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], on[:, k].astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            if stop - start >= 2:
+                anchors[start:stop, k] = points[start:stop, k].mean(axis=0)
+                weights[start:stop, k] = contacts[start:stop, k]
+    return anchors, weights

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from backend.cache.stage_cache import StageCache
-from backend.eval.metrics import BODY_JOINTS, jitter, mpjpe, pa_mpjpe
+from backend.eval.metrics import BODY_JOINTS, FOOT_JOINTS, foot_sliding, jitter, mpjpe, pa_mpjpe
 from backend.fitting.rig import LandmarkRig
 from backend.fitting.wholebody.settings import FitSettings
 from backend.fitting.wholebody.solve import solve_fit
@@ -56,3 +57,19 @@ def test_fit_beats_per_frame_ik_on_rendered_clips(name: str, tmp_path: Path) -> 
     fit_jitter = jitter(fit, 30.0, joints=BODY_JOINTS).mean()
     assert fit_jitter < 0.2 * jitter(ik, 30.0, joints=BODY_JOINTS).mean()
     assert fit_jitter < 2.0 * jitter(truth, 30.0, joints=BODY_JOINTS).mean()
+
+
+def test_foot_lock_stops_planted_feet_sliding(tmp_path: Path) -> None:
+    with np.load(GT_DIR / "walk_static.npz") as f:
+        truth_world, contacts = f["joints"], f["contacts"].astype(bool)
+    spec = make_spec(str(GT_DIR / "walk_static.mp4"), preset="fullbody-default")
+    _, ctx = run_job(spec, StageCache(tmp_path / "cache"))
+    obs, cam, rig = ctx.observations(), ctx.camera(), LandmarkRig(ctx.body_model())
+    outs = {iters: solve_fit(obs, cam, rig, replace(FitSettings(), foot_lock_iterations=iters)) for iters in (0, 30)}
+    slide, err = {}, {}
+    for iters, out in outs.items():
+        joints = joints_of(ctx.body_model(), out.full_pose, out.transl, out.betas)
+        slide[iters] = float(foot_sliding(joints[:, list(FOOT_JOINTS)], contacts).mean())
+        err[iters] = float(mpjpe(joints, truth_world, joints=BODY_JOINTS).mean())
+    assert slide[30] < 0.7 * slide[0], slide  # measured 12.7 -> 7.2 mm/frame (the rendered truth: 5.5)
+    assert err[30] < err[0] + 3.0, err  # and the pose is no worse

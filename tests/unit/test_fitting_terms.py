@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.fitting.contact import detect_foot_contacts
+from backend.fitting.contact import contact_anchors, detect_foot_contacts
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
@@ -129,6 +129,18 @@ def test_camera_translation_recovers_a_known_placement() -> None:
     assert torch.allclose(est, truth, atol=1e-3)
     none = camera_translation(rel, uv, torch.zeros(5, 12), k)
     assert torch.isnan(none).all()
+
+
+def test_contact_anchors_are_the_mean_of_each_planted_run() -> None:
+    points = np.zeros((6, 2, 3))
+    points[:, 0, 0] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    points[:, 1, 2] = 7.0
+    contacts = np.array([[0.9, 0.0], [0.8, 0.9], [0.9, 0.0], [0.1, 0.0], [0.7, 0.0], [0.6, 0.0]])
+    anchors, weights = contact_anchors(points, contacts)
+    np.testing.assert_allclose(anchors[:3, 0, 0], 1.0)  # frames 0-2: mean x of 0, 1, 2
+    np.testing.assert_allclose(anchors[4:, 0, 0], 4.5)  # frames 4-5
+    np.testing.assert_allclose(weights[:, 0], [0.9, 0.8, 0.9, 0.0, 0.7, 0.6], rtol=1e-6)
+    assert not weights[:, 1].any()  # a single planted frame holds nothing
 
 
 def test_camera_scale_from_ground_height_and_from_smooth_motion() -> None:

@@ -34,6 +34,8 @@ class FitSettings:
     w_contact: float = 1.0  # planted feet: no sliding, at ground height
     w_ground: float = 1.0  # no foot below the ground
     w_pins: float = 50.0  # refine: pinned frames' poses
+    foot_lock_iterations: int = 30  # a last stage moving only the legs so planted feet hold still (IK); 0 = off
+    w_foot_lock: float = 1000.0  # planted foot points held at their mean position over each contact
     wrist_gate: float = 0.08  # hand observations count fully when their wrist is within this share of the
     # body's height of the body's wrist (2D), and fade out at twice that
     contact_speed: float = 0.3  # a foot point slower than this (body heights / s) in the image may be planted

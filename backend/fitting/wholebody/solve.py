@@ -14,7 +14,7 @@ from torch import Tensor
 
 from backend.camera.types import CameraSolve
 from backend.fitting import mapping as mp
-from backend.fitting.contact import body_scale_px, detect_foot_contacts
+from backend.fitting.contact import body_scale_px, contact_anchors, detect_foot_contacts
 from backend.fitting.ik import solve_ik
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import limit_penalty, limit_table
@@ -27,7 +27,7 @@ from backend.fitting.losses import (
     shape_prior,
     weighted_mean,
 )
-from backend.fitting.optim import optimise
+from backend.fitting.optim import OptimTrace, optimise
 from backend.fitting.placement import camera_scale, camera_translation
 from backend.fitting.priors import quadratic_prior, relaxed_hand_pose
 from backend.fitting.rig import LandmarkRig
@@ -42,6 +42,7 @@ Progress = Callable[[str, float, str], None]
 FINGERS = (LEFT_HAND_JOINTS, RIGHT_HAND_JOINTS)
 WRISTS = (JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"])
 BODY = slice(1, 22)
+LEGS = [JOINT_INDEX[f"{side}_{part}"] for part in ("hip", "knee", "ankle", "foot") for side in ("left", "right")]
 JAW = JOINT_INDEX["jaw"]
 INIT_SHARE = 0.03  # share of the stage's progress bar taken by the initialisation
 
@@ -179,12 +180,18 @@ def solve_fit(
     eyes = torch.zeros(t, 2, 3, dtype=dt, device=device)
     sigma = settings.update_smooth
     foot_idx = [*mp.FOOT_LANDMARKS, mp.L_ANKLE, mp.R_ANKLE]
+    leg_idx = torch.as_tensor(LEGS, device=device)
+    lock_sigma = 2.0 * sigma  # the legs' corrections spread wider, so holds starting and ending do not jerk
+    lock: dict[str, Tensor] = {}  # the foot-lock stage's anchors (T,4,3) and weights (T,4), once it starts
     w = settings
+
+    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device, requires_grad=True)  # the foot-lock stage's
 
     def current() -> tuple[Tensor, Tensor]:
         """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
         delta = torch.cat([d_root, d_body, d_jaw, eyes, d_hands], dim=1)
-        return init_aa + smooth_vectors(delta, sigma), root_pos0 + smooth_vectors(d_pos, sigma)
+        pose = (init_aa + smooth_vectors(delta, sigma)).index_add(1, leg_idx, smooth_vectors(d_legs, lock_sigma))
+        return pose, root_pos0 + smooth_vectors(d_pos, sigma)
 
     def loss_fn() -> tuple[Tensor, dict[str, float]]:
         aa, root_pos = current()
@@ -222,17 +229,21 @@ def solve_fit(
             slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * (contacts[1:] * contacts[:-1]) * (fps / 30.0) ** 2
             terms["contact"] = w.w_contact * (slide.mean() + (contacts * (pts[..., 1] - ground) ** 2).mean())
         terms["ground"] = w.w_ground * (torch.relu(ground - feet[..., 1]) ** 2).mean()
+        if lock:
+            held = (lock["weights"] * ((pts - lock["anchors"]) ** 2).sum(-1)).sum()
+            terms["foot_lock"] = w.w_foot_lock * held / lock["weights"].sum().clamp_min(1.0)
         if pin_rows.size:
             terms["pins"] = w.w_pins * rotation_distance(rot[pin_rows], pin_rot).mean()
         total = sum(terms.values())
         return total, {name: float(v.detach()) for name, v in terms.items()}  # type: ignore[return-value]
 
-    n_total = max(settings.global_iterations + settings.iterations, 1)
+    lock_iterations = settings.foot_lock_iterations if (contacts_np > 0.5).any() else 0
+    n_total = max(settings.global_iterations + settings.iterations + lock_iterations, 1)
     lr = 1.0 if settings.optimiser == "lbfgs" else settings.lr  # L-BFGS steps are scaled by its line search
 
     def stage_progress(offset: int) -> Callable[[int, int], None]:
         def cb(i: int, n: int) -> None:
-            report("fit", INIT_SHARE + (1.0 - INIT_SHARE) * (offset + i) / n_total,
+            report("fit", INIT_SHARE + (1.0 - INIT_SHARE) * ((offset + i) / n_total),
                    f"iteration {offset + i} of {n_total}")
         return cb
 
@@ -243,6 +254,19 @@ def solve_fit(
                        lr=lr, lr_scales=[1.0, 1.0, settings.shape_lr_scale, 1.0, 1.0, 1.0],
                        method=settings.optimiser, progress=stage_progress(settings.global_iterations),
                        check_cancelled=check_cancelled)
+
+    # Last, inverse kinematics of the legs only: each planted foot point holds its mean position over its contact
+    # while every other term keeps the pose (sliding feet come from leg pose more than from the root).
+    trace_c = OptimTrace()
+    if lock_iterations > 0:
+        with torch.no_grad():
+            aa, root_pos = current()
+            planted = rig(axis_angle_to_matrix(aa), root_pos, betas).landmarks_body[:, list(mp.FOOT_LANDMARKS)]
+        anchors, weights = contact_anchors(planted.cpu().numpy(), contacts_np)
+        lock["anchors"], lock["weights"] = tt(anchors), tt(weights)
+        trace_c = optimise([d_legs], loss_fn, lock_iterations, lr=lr, method=settings.optimiser,
+                           progress=stage_progress(settings.global_iterations + settings.iterations),
+                           check_cancelled=check_cancelled)
 
     with torch.no_grad():
         offsets_pose, root_pos = current()
@@ -269,5 +293,6 @@ def solve_fit(
         global_orient_c=npf(go_c), transl_c=npf(pelvis_cam - rest_pelvis),
         r_w2c=r_np, t_w2c=t_final.detach().cpu().double().numpy(), scale=float(scale), ground_shift=float(shift),
         contacts=contacts_np, confidence=conf, init_pose=npf(init_pose), init_root_pos=npf(init_root),
-        losses=trace_a.losses + trace_b.losses,
+        losses=trace_a.losses + trace_b.losses + trace_c.losses,
     )
+
