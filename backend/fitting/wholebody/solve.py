@@ -1,4 +1,5 @@
-"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation.
+"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation,
+then a foot lock (leg-only IK holding planted feet).
 
 Independent of jobs and video so tests and other methods can call it on any Observations + CameraSolve.
 """
@@ -184,8 +185,7 @@ def solve_fit(
     lock_sigma = 2.0 * sigma  # the legs' corrections spread wider, so holds starting and ending do not jerk
     lock: dict[str, Tensor] = {}  # the foot-lock stage's anchors (T,4,3) and weights (T,4), once it starts
     w = settings
-
-    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device, requires_grad=True)  # the foot-lock stage's
+    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device, requires_grad=True)  # foot lock's (0 until then)
 
     def current() -> tuple[Tensor, Tensor]:
         """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
@@ -295,4 +295,3 @@ def solve_fit(
         contacts=contacts_np, confidence=conf, init_pose=npf(init_pose), init_root_pos=npf(init_root),
         losses=trace_a.losses + trace_b.losses + trace_c.losses,
     )
-
