@@ -107,7 +107,6 @@ class JobContext:
         self._cancelled = cancelled
         self._clock = _Clock()
         self._last_emit = 0.0
-        self._lock = threading.Lock()  # progress and stage bookkeeping from the background camera thread
         self._camera_job: Future[CameraSolve] | None = None
         self._camera_progress: tuple[float, str] = (0.0, "")
         self._abandon = threading.Event()  # set by close(): background work stops at its next check
@@ -120,12 +119,8 @@ class JobContext:
         return 0, None
 
     def progress(self, stage: str, fraction: float, message: str = "") -> None:
-        """Report progress inside a stage; cheap enough to call every iteration (rate-limited to 20 Hz)."""
-        with self._lock:
-            self._emit(stage, fraction, message)
-
-    def _emit(self, stage: str, fraction: float, message: str) -> None:
-        """Progress to the sink (caller holds the lock)."""
+        """Report progress inside a stage; cheap enough to call every iteration (rate-limited to 20 Hz). Only the
+        job's own thread calls it: the background camera notes its progress for `camera()` to report."""
         now = time.monotonic()
         changed = stage != self._clock.stage
         overall = self._clock.overall(stage, fraction)
