@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from backend.eval.metrics import pa_mpjpe, ra_acc, ra_mpjpe
-from backend.geometry.rotations import axis_angle_to_matrix
+from backend.geometry.rotations import axis_angle_to_matrix, geodesic_angle, matrix_to_axis_angle
 from backend.models.base import HandPose
 from backend.models.loader import load_hand_model
 from backend.priors.hand_motion.fitting import (
@@ -22,6 +22,7 @@ from backend.priors.hand_motion.fitting import (
     blend_weights,
     fit_hand,
     initial_fit,
+    orientation_outliers,
     window_starts,
 )
 from backend.priors.hand_motion.model import load_hand_prior
@@ -127,3 +128,48 @@ def test_wrist_from_a_body_is_kept_exactly_and_fingers_still_improve() -> None:
     err_fit = float(pa_mpjpe(_joints(model, fit), sim.joints).mean())
     err_init = float(pa_mpjpe(_joints(model, init), sim.joints).mean())
     assert err_fit < err_init
+
+
+def test_orientation_outliers_flag_flips_not_fast_turns_or_lone_detections() -> None:
+    n = 30
+    turn = torch.zeros(n, 3)
+    turn[:, 1] = torch.arange(n) * math.radians(25.0)  # a steady 25 deg/frame turn: fast but real
+    valid = np.ones(n, bool)
+    assert not orientation_outliers(turn, valid, FitConfig()).any()
+    rot = axis_angle_to_matrix(turn)
+    rot[[9, 20, 21]] = rot[[9, 20, 21]] @ axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0]))
+    flipped = matrix_to_axis_angle(rot)  # a palm flipped for one frame, then for two
+    out = orientation_outliers(flipped, valid, FitConfig())
+    assert np.flatnonzero(out).tolist() == [9, 20, 21]
+    sparse = np.zeros(n, bool)
+    sparse[[0, 9, 25]] = True  # lone detections: nothing near to compare with
+    assert not orientation_outliers(flipped, sparse, FitConfig()).any()
+    assert not orientation_outliers(flipped, valid, FitConfig(outlier_window=0)).any()
+
+
+def test_flipped_detections_are_dropped_not_followed() -> None:
+    model = load_hand_model("default", "right")
+    sim = simulate(model, seed=21, n_frames=60, pixel_noise=1.0)
+    bad = [15, 16, 40]  # mediapipe saw the hand turned around on these frames, in 2D and 3D alike
+    truth = axis_angle_to_matrix(torch.as_tensor(sim.truth.global_orient[bad]))
+    turned = matrix_to_axis_angle(truth @ axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0])))
+    with torch.no_grad():
+        lm = model(HandPose(turned, torch.as_tensor(sim.truth.hand_pose[bad]), torch.zeros(1, 10),
+                            torch.as_tensor(sim.truth.transl[bad]))).landmarks.numpy()
+    uv = lm @ sim.camera.K.T
+    sim.track.kp2d[bad, :, :2] = uv[..., :2] / uv[..., 2:]
+    sim.track.kp3d[bad] = lm - lm.mean(1, keepdims=True)
+    prior = load_hand_prior()
+    robust, init, _ = fit_hand(sim.track, sim.camera, model, prior, FitConfig(stage1_iters=80, stage2_iters=120))
+    naive, _, _ = fit_hand(sim.track, sim.camera, model, prior,
+                           FitConfig(stage1_iters=80, stage2_iters=120, outlier_window=0))
+
+    def orient_err(fit: HandFit) -> float:
+        got = axis_angle_to_matrix(torch.as_tensor(fit.global_orient[bad]))
+        return math.degrees(float(geodesic_angle(got, truth).max()))
+
+    assert orient_err(init) > 90.0  # the per-frame start takes the flips as they come
+    assert orient_err(robust) < 20.0 < orient_err(naive)
+    gt = sim.joints
+    assert float(ra_acc(_joints(model, robust), gt, HAND16).mean()) < 0.5 * float(
+        ra_acc(_joints(model, naive), gt, HAND16).mean())

@@ -25,7 +25,7 @@ class HmpSettings:
     kp3d_weight: float = 10.0  # mediapipe's metric landmarks, root-relative (stage 2; not in HMP)
     prior_weight: float = 100.0  # latent negative log-likelihood (stage 2)
     residual_weight: float = 3.0  # per-frame correction on top of the decoded motion (stage 2; not in HMP)
-    orient_accel_weight: float = 1000.0  # wrist orientation acceleration (both stages; not in HMP)
+    orient_accel_weight: float = 3000.0  # wrist orientation acceleration (both stages; not in HMP)
     kp3d_sigma_cm: float = 2.0  # Geman-McClure scale of the metric-landmark term: wrong detections saturate
 
     def __post_init__(self) -> None:

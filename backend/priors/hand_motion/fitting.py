@@ -50,6 +50,9 @@ class FitConfig:
     overlap: int = 16  # frames shared by consecutive windows (the window length is the prior's)
     gm_sigma_px: float = 100.0  # Geman-McClure scale of the 2D residual (pixels)
     gm_sigma_cm: float = 2.0  # Geman-McClure scale of the 3D landmark residual (cm); 0 = plain squares
+    outlier_window: int = 4  # frames each side a detection's wrist orientation is checked against; 0 = no check
+    outlier_deg: float = 60.0  # a neighbour disagrees beyond this angle plus outlier_deg_per_frame per frame apart
+    outlier_deg_per_frame: float = 10.0
     # stage 1
     w1_orient: float = 3.0
     w1_transl: float = 1.0
@@ -72,7 +75,7 @@ class FitConfig:
     w2_residual_smooth: float = 3000.0
     # ours, not HMP's, both stages: squared second difference of the wrist orientation (6D). HMP's first-difference
     # term alone leaves the per-frame wrist jitter in, and that jitter swings every fingertip (most of RA-ACC)
-    w_orient_accel: float = 1000.0
+    w_orient_accel: float = 3000.0
 
 
 @dataclass
@@ -288,6 +291,31 @@ def initial_fit(track: HandTrack, camera: CameraTrack, kin: HandKinematics, cfg:
                    _detection_span(valid))
 
 
+def orientation_outliers(orient: Tensor, valid: np.ndarray, cfg: FitConfig) -> np.ndarray:
+    """(T,) detections whose wrist orientation (T,3 axis-angle) disagrees with most detections within
+    `outlier_window` frames: mediapipe's flipped or mirrored hands, which no smoothness term can undo."""
+    out = np.zeros(len(valid), bool)
+    idx = np.flatnonzero(valid)
+    if cfg.outlier_window <= 0 or len(idx) < 3:
+        return out
+    rot = axis_angle_to_matrix(orient[idx]).double()
+    cos = ((torch.einsum("aij,bij->ab", rot, rot) - 1.0) / 2.0).clamp(-1.0, 1.0)
+    angle = np.degrees(torch.arccos(cos).numpy())
+    gap = np.abs(idx[:, None] - idx[None, :])
+    near = (gap <= cfg.outlier_window) & (gap > 0)
+    disagree = angle > cfg.outlier_deg + cfg.outlier_deg_per_frame * gap
+    n_near = near.sum(1)
+    out[idx] = (n_near >= 2) & ((disagree & near).sum(1) * 2 > n_near)
+    return out
+
+
+def refill(fit: HandFit, keep: np.ndarray) -> HandFit:
+    """The fit with every frame outside `keep` refilled from the kept ones (slerp, linear translation)."""
+    return HandFit(_slerp_fill(torch.as_tensor(fit.global_orient)[:, None], keep)[:, 0].numpy(),
+                   _slerp_fill(torch.as_tensor(fit.hand_pose), keep).numpy(), fit.betas,
+                   _linear_fill(torch.as_tensor(fit.transl), keep).numpy(), fit.valid)
+
+
 def window_starts(n_frames: int, window: int, overlap: int) -> list[int]:
     """Start frames of the windows covering n_frames with at least `overlap` frames shared (last one flush)."""
     if n_frames <= window:
@@ -341,11 +369,16 @@ def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: Han
     t0 = time.perf_counter()
     kin = HandKinematics(model)
     init = initial_fit(track, camera, kin, cfg)
+    start, used = init, np.asarray(track.valid, bool)
+    outliers = orientation_outliers(torch.as_tensor(start.global_orient), used, cfg)
+    if outliers.any() and (used & ~outliers).any():  # the outliers become gaps: out of the data, refilled
+        used = used & ~outliers
+        start = refill(init, used)
     if wrist is not None:
-        init = HandFit(np.asarray(wrist.global_orient, np.float32), init.hand_pose,
-                       np.asarray(wrist.betas, np.float32), np.asarray(wrist.transl, np.float32), init.valid)
+        start = HandFit(np.asarray(wrist.global_orient, np.float32), start.hand_pose,
+                        np.asarray(wrist.betas, np.float32), np.asarray(wrist.transl, np.float32), start.valid)
     t_init = time.perf_counter() - t0
-    valid = torch.as_tensor(np.asarray(track.valid, bool))
+    valid = torch.as_tensor(used)
     kp = torch.as_tensor(track.kp2d, dtype=torch.float32)
     conf = kp[..., 2] * valid[:, None]
     n_valid = valid.sum().clamp_min(1)
@@ -354,12 +387,12 @@ def fit_hand(track: HandTrack, camera: CameraTrack, model: HandModel, prior: Han
     kp3d_c = torch.as_tensor(track.kp3d, dtype=torch.float32)
     kp3d_c = kp3d_c - kp3d_c.mean(1, keepdim=True)
     n = kp.shape[0]
-    o6_init = matrix_to_rot6d(axis_angle_to_matrix(torch.as_tensor(init.global_orient)))
-    tr_init = torch.as_tensor(init.transl)
-    pose_init = axis_angle_to_matrix(torch.as_tensor(init.hand_pose))
+    o6_init = matrix_to_rot6d(axis_angle_to_matrix(torch.as_tensor(start.global_orient)))
+    tr_init = torch.as_tensor(start.transl)
+    pose_init = axis_angle_to_matrix(torch.as_tensor(start.hand_pose))
     o6 = o6_init.clone().requires_grad_(True)
     transl = tr_init.clone().requires_grad_(True)
-    betas = torch.as_tensor(init.betas, dtype=torch.float32)[None].clone().requires_grad_(True)
+    betas = torch.as_tensor(start.betas, dtype=torch.float32)[None].clone().requires_grad_(True)
     residual = torch.zeros(n, 15, 3, requires_grad=True)
     starts = window_starts(n, prior.cfg.window, cfg.overlap)
     weights = blend_weights(n, starts, prior.cfg.window, cfg.overlap)
