@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from backend.perception.landmarks import BodyDet, HandDet, merge_hands, subject_box
 from backend.perception.observations import Observations
-from backend.perception.runners import BodyRunner, HandsRunner, PoseSearcher
+from backend.perception.runners import HANDS_SLOTS, BodyRunner, HandsRunner, PoseSearcher
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import SubjectTracker, View, full_view, search_tiles, tiles_nearest_first
 from backend.video import Frame, iter_frames, probe
@@ -153,11 +154,16 @@ class _Pipeline:
                 return box
         return None
 
-    def step(self, frame: np.ndarray) -> tuple[BodyDet | None, list[HandDet | None], np.ndarray | None]:
-        """Detect the subject in one full-resolution RGB frame."""
-        view = self.tracker.next_view()
+    def prepare(self, frame: np.ndarray) -> None:
+        """Hand a frame to Hands ahead of its `step`, cut to the subject's window as known now (a frame or two
+        old: the window is twice the subject's size), so Hands works while Holistic is on earlier frames."""
         if self.hands is not None:
+            view = self.tracker.next_view()
             self.hands.submit(view.cut(frame, self.s.hands_max_side), view)
+
+    def step(self, frame: np.ndarray) -> tuple[BodyDet | None, list[HandDet | None], np.ndarray | None]:
+        """Detect the subject in one full-resolution RGB frame (the oldest one `prepare`d)."""
+        view = self.tracker.next_view()
         hol = self.holistic.process(view.cut(frame, self.s.max_side), view)
         body = self._body_ok(hol.body)
         detections: list[HandDet] = self.hands.collect() if self.hands is not None else []
@@ -226,21 +232,33 @@ def detect(
         progress(0.0, "Loading the person detectors")
     pipeline = _Pipeline(settings, info.width, info.height, info.fps)
     last_report = 0.0
+
+    def run(frame: Frame) -> None:
+        """Detect in one prepared frame, store it and report progress now and then."""
+        nonlocal last_report
+        body, hands, box = pipeline.step(frame.image)
+        row = buf.next_row()
+        buf.obs.frame_indices[row] = frame.index
+        buf.obs.times[row] = frame.time
+        _store(buf.obs, row, body, hands, box)
+        now = time.monotonic()
+        if progress is not None and now - last_report >= _PROGRESS_INTERVAL:
+            last_report = now
+            done = frame.index - start + 1
+            progress(min(done / total, 1.0), f"Finding the person: frame {done} of {total}")
+
     try:
         with closing(_prefetch(iter_frames(video, start=start, stop=stop), _PREFETCH)) as stream:
+            ahead: deque[Frame] = deque()  # prepared for Hands, waiting for their step
             for frame in stream:
                 if check_cancelled is not None:
                     check_cancelled()
-                body, hands, box = pipeline.step(frame.image)
-                row = buf.next_row()
-                buf.obs.frame_indices[row] = frame.index
-                buf.obs.times[row] = frame.time
-                _store(buf.obs, row, body, hands, box)
-                now = time.monotonic()
-                if progress is not None and now - last_report >= _PROGRESS_INTERVAL:
-                    last_report = now
-                    done = frame.index - start + 1
-                    progress(min(done / total, 1.0), f"Finding the person: frame {done} of {total}")
+                pipeline.prepare(frame.image)
+                ahead.append(frame)
+                if len(ahead) == HANDS_SLOTS:
+                    run(ahead.popleft())
+            while ahead:
+                run(ahead.popleft())
     finally:
         pipeline.close()
     obs = buf.result()

@@ -7,6 +7,7 @@ so nothing is downloaded.
 from __future__ import annotations
 
 import multiprocessing as mp_proc
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
@@ -192,19 +193,21 @@ class _HandsModel:
 
 
 def _hands_worker(conn: Connection, shm_name: str, min_detection: float, min_tracking: float) -> None:
-    """Child process loop: receive an image shape, read the RGB pixels from shared memory, answer with raw
-    Hands detections; None ends it."""
+    """Child process loop: receive (slot, image shape), read that slot's RGB pixels from shared memory, answer
+    with raw Hands detections, in order; None ends it."""
     model = _HandsModel(min_detection, min_tracking)
     shm = shared_memory.SharedMemory(name=shm_name)
+    slot_bytes = len(shm.buf) // HANDS_SLOTS
     try:
         while True:
             try:
-                shape = conn.recv()
+                msg = conn.recv()
             except EOFError:  # the parent went away without saying goodbye
                 break
-            if shape is None:
+            if msg is None:
                 break
-            image = np.ndarray(shape, np.uint8, buffer=shm.buf)
+            slot, shape = msg
+            image = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=slot * slot_bytes)
             conn.send(model.process(image))
             del image
     finally:
@@ -213,24 +216,30 @@ def _hands_worker(conn: Connection, shm_name: str, min_detection: float, min_tra
         conn.close()
 
 
+# Images Hands may hold at once: the frame Holistic is on and the ones after it, so neither waits on the other.
+HANDS_SLOTS = 3
+
+
 class HandsRunner:
     """mediapipe Hands on the subject's window, in this process or in a second one running in parallel.
 
-    `submit` hands over an image, `collect` returns its detections in full-frame pixels with the person's
-    side from the un-mirrored label. In a second process, Holistic runs while Hands works; images travel
-    through shared memory sized for `hands_max_side` and only their shape goes through the pipe.
+    `submit` hands over an image, `collect` returns the detections of the oldest image not yet collected, in
+    full-frame pixels with the person's side from the un-mirrored label. In a second process Hands works
+    through up to HANDS_SLOTS images while Holistic runs; they travel through shared memory (one slot each,
+    sized for `hands_max_side`) and only their slot and shape go through the pipe.
     """
 
     def __init__(self, settings: PerceptionSettings):
-        self._pending: tuple[View, list[RawHand] | None] | None = None
+        self._pending: deque[tuple[View, list[RawHand] | None]] = deque()
         self._model: _HandsModel | None = None
         self._conn: Connection | None = None
         self._proc = None
         self._shm: shared_memory.SharedMemory | None = None
         self._max_side = settings.hands_max_side
+        self._slot = 0
         if settings.hands_process:
             ctx = mp_proc.get_context("spawn")
-            self._shm = shared_memory.SharedMemory(create=True, size=self._max_side * self._max_side * 3)
+            self._shm = shared_memory.SharedMemory(create=True, size=HANDS_SLOTS * self._slot_bytes)
             parent, child = ctx.Pipe()
             self._proc = ctx.Process(
                 target=_hands_worker,
@@ -244,25 +253,38 @@ class HandsRunner:
         else:
             self._model = _HandsModel(settings.min_detection_confidence, settings.min_tracking_confidence)
 
+    @property
+    def _slot_bytes(self) -> int:
+        """Bytes of one shared-memory image slot."""
+        return self._max_side * self._max_side * 3
+
+    @property
+    def outstanding(self) -> int:
+        """Images submitted and not yet collected."""
+        return len(self._pending)
+
     def submit(self, image: np.ndarray, view: View) -> None:
         """Start detecting hands in `image`, the RGB pixels of `view` (possibly shrunk)."""
         if self._conn is not None:
             assert self._shm is not None
+            if len(self._pending) >= HANDS_SLOTS:
+                raise RuntimeError(f"Hands holds {HANDS_SLOTS} images already: collect before submitting more")
             if image.shape[0] > self._max_side or image.shape[1] > self._max_side or image.ndim != 3:
                 raise ValueError(f"Hands image {image.shape} exceeds hands_max_side={self._max_side}")
-            np.ndarray(image.shape, np.uint8, buffer=self._shm.buf)[...] = image
-            self._conn.send(image.shape)
-            self._pending = (view, None)
+            offset = self._slot * self._slot_bytes
+            np.ndarray(image.shape, np.uint8, buffer=self._shm.buf, offset=offset)[...] = image
+            self._conn.send((self._slot, image.shape))
+            self._slot = (self._slot + 1) % HANDS_SLOTS
+            self._pending.append((view, None))
         else:
             assert self._model is not None
-            self._pending = (view, self._model.process(image))
+            self._pending.append((view, self._model.process(image)))
 
     def collect(self) -> list[HandDet]:
-        """Detections for the last submitted image, in full-frame pixels."""
-        if self._pending is None:
+        """Detections for the oldest submitted image not yet collected, in full-frame pixels."""
+        if not self._pending:
             return []
-        view, raw = self._pending
-        self._pending = None
+        view, raw = self._pending.popleft()
         if raw is None:
             assert self._conn is not None
             try:
@@ -281,13 +303,15 @@ class HandsRunner:
         """Stop the worker process or release the in-process graph."""
         if self._conn is not None:
             try:
-                if self._pending is not None and self._pending[1] is None:
-                    self._conn.recv()
+                for _, raw in self._pending:
+                    if raw is None:
+                        self._conn.recv()
                 self._conn.send(None)
             except (BrokenPipeError, EOFError, OSError):
                 pass
             self._conn.close()
             self._conn = None
+        self._pending.clear()
         if self._proc is not None:
             self._proc.join(timeout=5)
             if self._proc.is_alive():

@@ -1,13 +1,17 @@
-"""The face-less Holistic graph gives exactly mediapipe Holistic's pose and hand landmarks."""
+"""The face-less Holistic graph gives exactly mediapipe Holistic's pose and hand landmarks; Hands in its own
+process, working ahead on several images, answers exactly as Hands in this one."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import mediapipe as mp
 import numpy as np
 import pytest
 
-from backend.perception.runners import _holistic_without_face
+from backend.perception.runners import HANDS_SLOTS, HandsRunner, _holistic_without_face
 from backend.perception.settings import PerceptionSettings
+from backend.perception.views import full_view, view_around
 from backend.video import iter_frames
 from tests.integration.clips import megamind
 
@@ -36,3 +40,40 @@ def test_faceless_holistic_matches_mediapipe_holistic() -> None:
         ours.close()
         theirs.close()
     assert compared["pose_landmarks"] >= 30 and compared["right_hand_landmarks"] >= 10, compared
+
+
+@pytest.mark.slow
+def test_hands_process_working_ahead_answers_in_order_like_in_process() -> None:
+    settings = PerceptionSettings()
+    frames = [f.image for f in iter_frames(megamind(), start=0, stop=24)]
+    h, w = frames[0].shape[:2]
+    # alternate the full frame and a crop, so an answer given for the wrong image would show
+    views = [full_view(w, h) if i % 3 else view_around(np.array([w * 0.3, h * 0.1, w * 0.9, h]), 1.0, w, h)
+             for i in range(len(frames))]
+    local, remote = HandsRunner(replace(settings, hands_process=False)), HandsRunner(settings)
+    expected, got = [], []
+    try:
+        for image, view in zip(frames, views, strict=True):
+            local.submit(view.cut(image, settings.hands_max_side), view)
+            expected.append(local.collect())
+        for i, (image, view) in enumerate(zip(frames, views, strict=True)):
+            remote.submit(view.cut(image, settings.hands_max_side), view)
+            if remote.outstanding == HANDS_SLOTS:
+                got.append(remote.collect())
+            if i == 0:
+                with pytest.raises(ValueError, match="hands_max_side"):
+                    remote.submit(np.zeros((settings.hands_max_side + 1, 8, 3), np.uint8), view)
+        while remote.outstanding:
+            got.append(remote.collect())
+        with pytest.raises(RuntimeError, match="collect before"):
+            for image, view in zip(frames, views, strict=False):
+                remote.submit(view.cut(image, settings.hands_max_side), view)
+    finally:
+        local.close()
+        remote.close()
+    assert len(got) == len(expected) == len(frames)
+    assert sum(len(e) for e in expected) >= 5  # hands were found at all
+    for e, g in zip(expected, got, strict=True):
+        assert [d.side for d in e] == [d.side for d in g]
+        for de, dg in zip(e, g, strict=True):
+            np.testing.assert_allclose(dg.kp2d, de.kp2d, atol=1e-6)
