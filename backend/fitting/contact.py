@@ -60,6 +60,40 @@ def detect_foot_contacts(
     return out
 
 
+def unseen_feet_standing(
+    kp2d: np.ndarray,
+    valid: np.ndarray,
+    fps: float,
+    size: tuple[int, int],
+    contacts: np.ndarray,
+    *,
+    speed_thresh: float = 0.3,
+    min_conf: float = 0.3,
+) -> np.ndarray:
+    """`contacts` (T,4) with foot points out of view (off the image or unsure) planted while the body stays put.
+
+    Close-ups cut the feet off; with nothing to see, a person whose hips do not travel in the image (slower than
+    `speed_thresh` body heights per second) is taken to be standing: those feet hold still instead of drifting
+    with every pose change. The probability is that of the hips being still; seen feet keep their own.
+    """
+    t = kp2d.shape[0]
+    ok = valid.astype(bool)
+    if ok.sum() < 2:
+        return contacts
+    idx = np.arange(t)
+    scale = np.maximum(median_filter(np.interp(idx, idx[ok], body_scale_px(kp2d)[ok]), size=9, mode="nearest"), 1.0)
+    hips = 0.5 * (kp2d[:, L_HIP, :2] + kp2d[:, R_HIP, :2])
+    hips = np.stack([np.interp(idx, idx[ok], hips[ok, c]) for c in range(2)], -1)
+    vel = gaussian_filter1d(np.gradient(hips, axis=0) * fps, sigma=2.0, axis=0, mode="nearest")  # px / s
+    speed = np.linalg.norm(vel, axis=-1) / scale
+    still = _sigmoid((speed_thresh - speed) / (0.25 * speed_thresh))
+    feet = kp2d[:, list(FOOT_LANDMARKS)]
+    width, height = size
+    inside = (feet[..., 0] >= 0) & (feet[..., 0] < width) & (feet[..., 1] >= 0) & (feet[..., 1] < height)
+    unseen = ((feet[..., 2] < min_conf) | ~inside) & ok[:, None]
+    return np.where(unseen, still[:, None], contacts).astype(np.float32)
+
+
 def contact_anchors(points: np.ndarray, contacts: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Where each planted foot point should stay: for every run of frames with contact probability above
     `threshold`, the mean of the point's positions over that run. points (T,F,3), contacts (T,F) -> anchors

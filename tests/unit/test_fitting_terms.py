@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.fitting.contact import contact_anchors, detect_foot_contacts
+from backend.fitting.contact import contact_anchors, detect_foot_contacts, unseen_feet_standing
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
@@ -117,6 +117,26 @@ def test_foot_contacts_from_still_low_feet() -> None:
     invalid = np.ones(len(kp), bool)
     invalid[10:20] = False
     assert detect_foot_contacts(kp, invalid, 30.0)[10:20].max() == 0.0
+
+
+def test_unseen_feet_stand_while_the_hips_stay_put() -> None:
+    kp = _walk_feet()
+    seen = detect_foot_contacts(kp, np.ones(60, bool), 30.0)
+    whole = (2000, 1000)  # the feet (y 780 and 900, x up to 1480) inside the image
+    size = (2000, 720)  # the feet below the image: a close-up
+    out = unseen_feet_standing(kp, np.ones(60, bool), 30.0, size, seen)
+    assert out.min() > 0.9  # hips still: both feet planted, the swinging one included
+    np.testing.assert_array_equal(unseen_feet_standing(kp, np.ones(60, bool), 30.0, whole, seen), seen)
+    moving = kp.copy()
+    moving[:, [11, 12, 23, 24], 0] += (600 * np.arange(60) / 30.0)[:, None]  # hips cross the image at 2 heights/s
+    assert unseen_feet_standing(moving, np.ones(60, bool), 30.0, size, seen).max() < 0.05
+    unsure = kp.copy()
+    unsure[:, FOOT_LANDMARKS[2:], 2] = 0.1  # the right foot inside the image but unsure; the left one seen
+    held = unseen_feet_standing(unsure, np.ones(60, bool), 30.0, whole, seen)
+    assert held[:, 2:].min() > 0.9 and np.array_equal(held[:, :2], seen[:, :2])
+    masked = np.ones(60, bool)
+    masked[10:20] = False
+    assert unseen_feet_standing(kp, masked, 30.0, size, seen)[10:20].max() == seen[10:20].max()
 
 
 def test_camera_translation_recovers_a_known_placement() -> None:

@@ -40,3 +40,4 @@ class FitSettings:
     # body's height of the body's wrist (2D), and fade out at twice that
     contact_speed: float = 0.3  # a foot point slower than this (body heights / s) in the image may be planted
     contact_height: float = 0.06  # ... and within this many body heights of the lowest foot point
+    unseen_feet_stand: bool = True  # feet out of view are planted while the hips stay put (close-ups)

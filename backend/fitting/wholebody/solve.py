@@ -1,5 +1,5 @@
 """The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation,
-then a foot lock (leg-only IK holding planted feet).
+then a foot lock (leg-only IK holding planted feet; feet out of view count as planted while the hips stay put).
 
 Independent of jobs and video so tests and other methods can call it on any Observations + CameraSolve.
 """
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from backend.camera.types import CameraSolve
 from backend.fitting import mapping as mp
-from backend.fitting.contact import body_scale_px, contact_anchors, detect_foot_contacts
+from backend.fitting.contact import body_scale_px, contact_anchors, detect_foot_contacts, unseen_feet_standing
 from backend.fitting.ik import solve_ik
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import limit_penalty, limit_table
@@ -162,6 +162,9 @@ def solve_fit(
     ground = 0.0 if ground_known else _ground_height(feet_y0, body_valid)
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
                                        height_thresh=settings.contact_height)
+    if settings.unseen_feet_stand:
+        contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
+                                           speed_thresh=settings.contact_speed)
     contacts = tt(contacts_np)
     report("fit", INIT_SHARE, "initialised")
 
