@@ -59,33 +59,32 @@ def test_fit_beats_per_frame_ik_on_rendered_clips(name: str, tmp_path: Path) -> 
     assert fit_jitter < 2.0 * jitter(truth, 30.0, joints=BODY_JOINTS).mean()
 
 
-def test_foot_lock_stops_planted_feet_sliding(tmp_path: Path) -> None:
-    with np.load(GT_DIR / "walk_static.npz") as f:
+def _slide_and_error(name: str, tmp_path: Path, variants: dict[object, FitSettings]) -> tuple[dict, dict]:
+    """Foot sliding on the clip's ground-truth contacts (mm/frame) and world MPJPE (mm) of the solve with each
+    variant's settings, on the same observations and camera."""
+    with np.load(GT_DIR / f"{name}.npz") as f:
         truth_world, contacts = f["joints"], f["contacts"].astype(bool)
-    spec = make_spec(str(GT_DIR / "walk_static.mp4"), preset="fullbody-default")
+    spec = make_spec(str(GT_DIR / f"{name}.mp4"), preset="fullbody-default")
     _, ctx = run_job(spec, StageCache(tmp_path / "cache"))
     obs, cam, rig = ctx.observations(), ctx.camera(), LandmarkRig(ctx.body_model())
-    outs = {iters: solve_fit(obs, cam, rig, replace(FitSettings(), foot_lock_iterations=iters)) for iters in (0, 30)}
     slide, err = {}, {}
-    for iters, out in outs.items():
+    for key, settings in variants.items():
+        out = solve_fit(obs, cam, rig, settings)
         joints = joints_of(ctx.body_model(), out.full_pose, out.transl, out.betas)
-        slide[iters] = float(foot_sliding(joints[:, list(FOOT_JOINTS)], contacts).mean())
-        err[iters] = float(mpjpe(joints, truth_world, joints=BODY_JOINTS).mean())
+        slide[key] = float(foot_sliding(joints[:, list(FOOT_JOINTS)], contacts).mean())
+        err[key] = float(mpjpe(joints, truth_world, joints=BODY_JOINTS).mean())
+    return slide, err
+
+
+def test_foot_lock_stops_planted_feet_sliding(tmp_path: Path) -> None:
+    slide, err = _slide_and_error("walk_static", tmp_path, {
+        iters: replace(FitSettings(), foot_lock_iterations=iters) for iters in (0, 30)})
     assert slide[30] < 0.7 * slide[0], slide  # measured 12.7 -> 7.2 mm/frame (the rendered truth: 5.5)
     assert err[30] < err[0] + 3.0, err  # and the pose is no worse
 
 
 def test_unseen_feet_stand_in_a_close_up(tmp_path: Path) -> None:
-    with np.load(GT_DIR / "wash_closeup.npz") as f:
-        truth_world, contacts = f["joints"], f["contacts"].astype(bool)
-    spec = make_spec(str(GT_DIR / "wash_closeup.mp4"), preset="fullbody-default")
-    _, ctx = run_job(spec, StageCache(tmp_path / "cache"))
-    obs, cam, rig = ctx.observations(), ctx.camera(), LandmarkRig(ctx.body_model())
-    slide, err = {}, {}
-    for stand in (False, True):
-        out = solve_fit(obs, cam, rig, replace(FitSettings(), unseen_feet_stand=stand))
-        joints = joints_of(ctx.body_model(), out.full_pose, out.transl, out.betas)
-        slide[stand] = float(foot_sliding(joints[:, list(FOOT_JOINTS)], contacts).mean())
-        err[stand] = float(mpjpe(joints, truth_world, joints=BODY_JOINTS).mean())
+    slide, err = _slide_and_error("wash_closeup", tmp_path, {
+        stand: replace(FitSettings(), unseen_feet_stand=stand) for stand in (False, True)})
     assert slide[True] < 0.7 * slide[False], slide  # measured 25.5 -> 14.6 mm/frame
     assert err[True] < err[False] + 3.0, err  # measured 217.9 -> 195.9 mm (legs out of view stay put)
