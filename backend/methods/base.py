@@ -110,6 +110,8 @@ class JobContext:
         self._camera_job: Future[CameraSolve] | None = None
         self._camera_progress: tuple[float, str] = (0.0, "")
         self._abandon = threading.Event()  # set by close(): background work stops at its next check
+        self._keys: dict[str, str] = {}  # stage -> cache key, as each stage starts (any thread)
+        self._consumed: dict[str, str] = {}  # stage -> key of the results the job's thread has taken so far
 
     @property
     def frame_range(self) -> tuple[int, int | None]:
@@ -141,8 +143,12 @@ class JobContext:
         encode: Callable[[T], dict[str, np.ndarray]],
         decode: Callable[[dict[str, np.ndarray]], T],
     ) -> T:
-        """Run a stage once per (video content, frame range, settings): cached on disk, skipped on re-runs."""
-        return self._stage(name, settings, compute, encode, decode, self.progress)
+        """Run a method's stage once per (video content, frame range, settings, and the stages whose results the
+        job has taken before it, so changed perception or camera settings re-run it): cached on disk, skipped on
+        re-runs."""
+        value = self._stage(name, {**settings, "inputs": dict(self._consumed)}, compute, encode, decode, self.progress)
+        self._consumed[name] = self._keys[name]
+        return value
 
     def _stage(self, name: str, settings: dict[str, Any], compute: Callable[[], T],
                encode: Callable[[T], dict[str, np.ndarray]], decode: Callable[[dict[str, np.ndarray]], T],
@@ -150,6 +156,7 @@ class JobContext:
         """`stage`, reporting through `progress` (the background camera notes its progress instead)."""
         key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), "code": code_digest(name),
                                                 **settings})
+        self._keys[name] = key
         hit = self.cache.get(key)
         if hit is not None:
             self.cached_stages.append(name)
@@ -191,7 +198,7 @@ class JobContext:
 
         section = self.settings.section("perception")
         start, stop = self.frame_range
-        return self.stage(
+        obs = self._stage(
             "perception",
             self.settings.to_dict()["perception"],
             lambda: detect(
@@ -204,23 +211,27 @@ class JobContext:
             ),
             lambda obs: obs.to_arrays(),
             Observations.from_arrays,
+            self.progress,
         )
+        self._consumed["perception"] = self._keys["perception"]
+        return obs
 
     def camera(self) -> CameraSolve:
         """Camera intrinsics, motion and scene points for the job's frames (cached stage `camera`); waits for the
         background solve when `start_camera` began one, reporting its progress meanwhile."""
         if self._camera_job is None:
-            return self._camera(self.progress, self.check_cancelled)
-        job = self._camera_job
-        while True:
-            try:
-                value = job.result(timeout=0.1)
-            except TimeoutError:
-                fraction, message = self._camera_progress
-                self.progress("camera", fraction, message)
-                continue
+            value = self._camera(self.progress, self.check_cancelled)
+        else:
+            while True:
+                try:
+                    value = self._camera_job.result(timeout=0.1)
+                    break
+                except TimeoutError:
+                    fraction, message = self._camera_progress
+                    self.progress("camera", fraction, message)
             self.progress("camera", 1.0, self._camera_progress[1])
-            return value
+        self._consumed["camera"] = self._keys["camera"]
+        return value
 
     def start_camera(self) -> None:
         """Start the camera stage in a background thread, so it runs while perception does: perception leaves

@@ -53,4 +53,9 @@ def test_fit_end_to_end_with_cache_and_refine(tmp_path: Path) -> None:
     np.savez(pins, pin_frames=np.array([5]), pin_poses=pinned)
     refined, ctx3 = run_job(replace(spec, pins=str(pins)), cache)
     assert "fit" not in ctx3.cached_stages
+    # another perception setting re-runs perception and the fit on it; the camera (video only) stays cached
+    tweaked = make_spec(str(megamind()), preset="preview-fast", frames=[0, 24],
+                        overrides={"perception.min_body_visibility": 0.31})
+    _, ctx4 = run_job(tweaked, cache)
+    assert ctx4.cached_stages == ["camera"], ctx4.cached_stages
     assert np.allclose(refined.smplx.body_pose[5, JOINT_INDEX["right_elbow"] - 1], [0.0, 1.5, 0.0], atol=0.15)

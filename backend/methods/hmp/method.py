@@ -74,9 +74,6 @@ class HmpMethod:
         stage_settings: dict[str, Any] = {f.name: getattr(settings, f.name) for f in fields(settings)}
         stage_settings["camera_K"] = np.asarray(camera.K).round(3).tolist()
         stage_settings["prior_sha256"] = _file_digest(_checkpoint_path(settings))  # a retrained prior re-runs
-        if body is not None and body.smplx is not None:  # a changed body fit re-runs the hands
-            stage_settings["body_sha256"] = hashlib.sha256(body.smplx.poses().tobytes()
-                                                           + np.asarray(body.smplx.transl).tobytes()).hexdigest()
         arrays = job.stage(
             "hmp", {**stage_settings, "sides": wanted},
             lambda: self._fit(job, settings, obs, camera, wanted, wrists),
