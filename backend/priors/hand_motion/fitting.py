@@ -21,6 +21,7 @@ from torch import Tensor
 from backend.geometry.rotations import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
+    geodesic_angle,
     matrix_to_axis_angle,
     matrix_to_rot6d,
     quat_slerp,
@@ -278,17 +279,14 @@ def initial_fit(track: HandTrack, camera: CameraTrack, kin: HandKinematics, cfg:
                torch.as_tensor(camera.t_w2c[idx], dtype=torch.float32))
         transl = _solve_translation(lm, torch.as_tensor(track.kp2d[idx], dtype=torch.float32), cam)
         t_len = len(valid)
-        full_orient = torch.zeros(t_len, 1, 3)
+        full_orient = torch.zeros(t_len, 3)
         full_pose = torch.zeros(t_len, 15, 3)
         full_transl = torch.zeros(t_len, 3)
-        full_orient[idx, 0] = matrix_to_axis_angle(orient)
+        full_orient[idx] = matrix_to_axis_angle(orient)
         full_pose[idx] = pose.detach()
         full_transl[idx] = transl
-        full_orient = _slerp_fill(full_orient, valid)[:, 0]
-        full_pose = _slerp_fill(full_pose, valid)
-        full_transl = _linear_fill(full_transl, valid)
-    return HandFit(full_orient.numpy(), full_pose.numpy(), np.zeros(NUM_BETAS, np.float32), full_transl.numpy(),
-                   _detection_span(valid))
+    return refill(HandFit(full_orient.numpy(), full_pose.numpy(), np.zeros(NUM_BETAS, np.float32),
+                          full_transl.numpy(), _detection_span(valid)), valid)
 
 
 def orientation_outliers(orient: Tensor, valid: np.ndarray, cfg: FitConfig) -> np.ndarray:
@@ -299,8 +297,7 @@ def orientation_outliers(orient: Tensor, valid: np.ndarray, cfg: FitConfig) -> n
     if cfg.outlier_window <= 0 or len(idx) < 3:
         return out
     rot = axis_angle_to_matrix(orient[idx]).double()
-    cos = ((torch.einsum("aij,bij->ab", rot, rot) - 1.0) / 2.0).clamp(-1.0, 1.0)
-    angle = np.degrees(torch.arccos(cos).numpy())
+    angle = np.degrees(geodesic_angle(rot[:, None], rot[None]).numpy())
     gap = np.abs(idx[:, None] - idx[None, :])
     near = (gap <= cfg.outlier_window) & (gap > 0)
     disagree = angle > cfg.outlier_deg + cfg.outlier_deg_per_frame * gap
