@@ -50,16 +50,22 @@ def fill_rotations(rot: Tensor, valid: np.ndarray) -> Tensor:
 
 
 def smooth_vectors(x: Tensor, sigma: float) -> Tensor:
-    """Gaussian smoothing of x (T,...) along time (edges held); sigma in frames, 0 returns x."""
+    """Gaussian smoothing of x (T,...) along time (edges held); sigma in frames, 0 returns x.
+
+    A weighted sum of shifted copies: a few large operations, cheap forwards and backwards inside a solve.
+    """
     if sigma <= 0 or x.shape[0] < 2:
         return x
     radius = int(3 * sigma + 0.5)
-    offs = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (offs / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    idx = (torch.arange(x.shape[0], device=x.device)[:, None] + torch.arange(-radius, radius + 1,
-                                                                             device=x.device)).clamp(0, x.shape[0] - 1)
-    return torch.einsum("tk,tk...->t...", kernel.expand(x.shape[0], -1), x[idx])
+    offs = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (offs / sigma) ** 2)
+    weights /= weights.sum()
+    t = x.shape[0]
+    held = torch.cat([x[:1].expand(radius, *x.shape[1:]), x, x[-1:].expand(radius, *x.shape[1:])])
+    out = held[:t] * float(weights[0])
+    for i in range(1, 2 * radius + 1):
+        out = out + held[i:i + t] * float(weights[i])
+    return out
 
 
 def smooth_rotations(rot: Tensor, sigma: float) -> Tensor:

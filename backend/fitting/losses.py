@@ -33,15 +33,15 @@ def project(points_c: Tensor, k: Tensor, min_depth: float = 1e-3) -> Tensor:
     return torch.stack([k[0, 0] * xy[..., 0] + k[0, 1] * xy[..., 1] + k[0, 2], k[1, 1] * xy[..., 1] + k[1, 2]], -1)
 
 
-def reprojection_residual(points_w: Tensor, kp2d: Tensor, k: Tensor, r_w2c: Tensor, t_w2c: Tensor) -> Tensor:
-    """Per-point 2D error (T,N) converted to metres at the point's depth: |pixel error| / focal * depth.
+def image_residual(points_c: Tensor, kp2d: Tensor, k: Tensor) -> Tensor:
+    """Per-point 2D error (...,N) of camera-frame points, converted to metres at the point's depth:
+    |pixel error| / focal * depth.
 
     Expressing image errors in metres makes one robust scale and one weight work at any resolution and distance.
     """
-    pc = to_camera(points_w, r_w2c, t_w2c)
-    err_px = (project(pc, k) - kp2d).norm(dim=-1)
+    err_px = (project(points_c, k) - kp2d).norm(dim=-1)
     focal = 0.5 * (k[0, 0] + k[1, 1])
-    return err_px / focal * pc[..., 2].detach().clamp_min(0.1)
+    return err_px / focal * points_c[..., 2].detach().clamp_min(0.1)
 
 
 def finite_difference(x: Tensor, order: int) -> Tensor:

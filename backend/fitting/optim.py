@@ -31,7 +31,7 @@ def optimise(
     progress: Callable[[int, int], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
 ) -> OptimTrace:
-    """Minimise loss_fn over `params` (tensors with requires_grad) for `iterations` steps.
+    """Minimise loss_fn over `params` (leaf tensors, given gradients while this runs) for `iterations` steps.
 
     loss_fn returns (total loss, named term values). `method` is "adam" or "lbfgs" (strong-Wolfe line search,
     one outer step per iteration). Adam's rate decays linearly to `final_lr_fraction` of `lr`, so the last steps
@@ -42,6 +42,8 @@ def optimise(
     trace = OptimTrace()
     if iterations <= 0 or not params:
         return trace
+    for p in params:
+        p.requires_grad_(True)  # only the tensors being optimised carry gradients, so others cost no backward work
     scales = [1.0] * len(params) if lr_scales is None else [float(x) for x in lr_scales]
     if len(scales) != len(params):
         raise ValueError(f"lr_scales has {len(scales)} entries for {len(params)} tensors")
@@ -72,4 +74,6 @@ def optimise(
         trace.losses.append(float(loss.detach()))
     if progress is not None:
         progress(iterations, iterations)
+    for p in params:
+        p.requires_grad_(False)
     return trace

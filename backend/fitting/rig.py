@@ -9,6 +9,7 @@ rest joints and landmarks are sampled at betas = 0 and at each unit beta, exact 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,12 +23,61 @@ from .mapping import BODY_LANDMARK_JOINT, HAND_LANDMARK_JOINT
 
 @dataclass
 class RigOutput:
-    """Posed joints, joint frames and landmarks for a batch of frames (world frame of the root given)."""
+    """Posed joints and landmarks for a batch of frames (world frame of the root given)."""
 
     joints: Tensor  # (B,55,3)
-    rotations: Tensor  # (B,55,3,3) global joint frames
-    landmarks_body: Tensor  # (B,33,3)
-    landmarks_hands: Tensor  # (B,2,21,3)
+    landmarks: Tensor  # (B,75,3): 33 body, then 21 left hand, then 21 right hand
+
+    @property
+    def landmarks_body(self) -> Tensor:
+        """(B,33,3) mediapipe pose landmarks."""
+        return self.landmarks[:, :33]
+
+    @property
+    def landmarks_hands(self) -> Tensor:
+        """(B,2,21,3) mediapipe hand landmarks, left then right."""
+        return self.landmarks[:, 33:].reshape(-1, 2, 21, 3)
+
+
+@dataclass
+class HeldPose:
+    """A batch of poses held below the root: their points about an unturned root at the origin, linear in shape."""
+
+    base: Tensor  # (B,130,3) the 55 joints then the 75 landmarks at betas = 0
+    shape_dirs: Tensor  # (10,B,130,3) change per unit of each beta
+
+    def place(self, root_rot: Tensor, root_pos: Tensor, betas: Tensor) -> RigOutput:
+        """The rig's output for root rotations (B,3,3), root positions (B,3) and shape (10,): exactly what the
+        full rig gives for the held pose with this root."""
+        about_root = self.base + torch.einsum("k,kbpc->bpc", betas.reshape(NUM_BETAS), self.shape_dirs)
+        points = root_pos[:, None] + torch.einsum("bij,bpj->bpi", root_rot, about_root)
+        return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
+
+
+@dataclass
+class HeldLimbs:
+    """A batch of poses with everything held but some limbs (whole subtrees, e.g. the legs): the held part's
+    points once, and what it takes to turn the free joints' vectors again."""
+
+    fixed: Tensor  # (B,130,3) the points without the free joints' turned vectors
+    levels: list[tuple[Tensor, Tensor | None, Tensor]]  # per depth: rows of free_rot, held parent frames, parents
+    vector_slots: Tensor  # (V,) which free joint (position in depth order of the free joints) turns each vector
+    vectors: Tensor  # (V,3) the free joints' rest vectors
+    paths: Tensor  # (130,V) which of them lie on each point's path
+
+    def place(self, free_rot: Tensor) -> RigOutput:
+        """The rig's output with these local rotations (B,F,3,3) of the free joints (in the order they were
+        named): exactly what the full rig gives for the held pose with them."""
+        frames: list[Tensor] = []
+        before: Tensor | None = None
+        for rows, held_parents, parents in self.levels:
+            pool = [x for x in (held_parents, before) if x is not None]
+            parent = torch.cat(pool, dim=1)[:, parents] if len(pool) > 1 else pool[0][:, parents]
+            before = parent @ free_rot[:, rows]
+            frames.append(before)
+        turned = (torch.cat(frames, dim=1)[:, self.vector_slots] @ self.vectors[:, :, None])[..., 0]
+        points = self.fixed + torch.einsum("pv,bvc->bpc", self.paths, turned)
+        return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
 
 
 def _levels(parents: tuple[int, ...]) -> list[list[int]]:
@@ -38,8 +88,24 @@ def _levels(parents: tuple[int, ...]) -> list[list[int]]:
     return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
 
 
+def _parents_of_level(slots: list[int], device: torch.device | str) -> slice | Tensor:
+    """How a level picks its parents' frames out of the level before: a slice (a view) where they are a run of
+    that level, else an index."""
+    if slots == list(range(slots[0], slots[0] + len(slots))):
+        return slice(slots[0], slots[0] + len(slots))
+    if len(set(slots)) == 1:
+        return slice(slots[0], slots[0] + 1)  # one parent for the whole level: broadcast
+    return torch.tensor(slots, device=device)
+
+
 class LandmarkRig(torch.nn.Module):
-    """Joints and mediapipe landmarks of a body model as a cheap function of local rotations, root and shape."""
+    """Joints and mediapipe landmarks of a body model as a cheap function of local rotations, root and shape.
+
+    Every point (55 joints, 75 landmarks) is the root plus a sum of turned vectors: each bone turned by its
+    parent's frame and each landmark's offset turned by its joint's frame. One batched turn of the vectors
+    and one matrix product (which vectors lie on each point's path) place them all, with few and large
+    operations: whole-clip fitting calls this hundreds of times and pays per operation.
+    """
 
     def __init__(self, model: BodyModel, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         """Sample the model's rest joints and landmarks at betas 0 and each unit beta (11 rest evaluations)."""
@@ -57,27 +123,42 @@ class LandmarkRig(torch.nn.Module):
         self.register_buffer("joints_dirs", (joints[1:] - joints[:1]).clone())
         self.register_buffer("lm0", lm[0].clone())
         self.register_buffer("lm_dirs", (lm[1:] - lm[:1]).clone())
+        parents = self.parents = tuple(PARENTS)
         attach = list(BODY_LANDMARK_JOINT) + list(HAND_LANDMARK_JOINT[0]) + list(HAND_LANDMARK_JOINT[1])
-        self.register_buffer("attach", torch.tensor(attach, dtype=torch.long, device=device))
-        self.parents = tuple(PARENTS)
-        levels = _levels(self.parents)
-        # Parents of each level's joints all sit in the level before: gather them by position in that level.
-        self.parent_slots = [
-            torch.tensor([levels[d - 1].index(self.parents[j]) for j in levels[d]], device=device)
-            for d in range(1, len(levels))
-        ]
-        self.level_joints = [torch.tensor(level, device=device) for level in levels]
+        # Landmarks placed on their joint (most hand points, the wrists) have no offset to turn: only the others
+        # get a vector.
+        offsets = lm - joints[:, attach]
+        moved = [n for n in range(len(attach)) if float(offsets[:, n].norm(dim=-1).max()) > 1e-7]
+        self.register_buffer("offset_landmarks", torch.tensor(moved, dtype=torch.long, device=device))
+        self.register_buffer("offset_joints", torch.tensor([attach[n] for n in moved], dtype=torch.long, device=device))
+        self.register_buffer("parent_index", torch.tensor(parents[1:], dtype=torch.long, device=device))
+        # Forward kinematics runs in depth order: each level is a contiguous run of that order.
+        levels = _levels(parents)
         order = [j for level in levels for j in level]
-        # ancestors[j, k-1] = 1 when joint k (1..54) lies on the path from the root to joint j (k itself included).
-        ancestors = torch.zeros(NUM_JOINTS, NUM_JOINTS - 1)
+        slot = {j: i for i, j in enumerate(order)}
+        self.register_buffer("order", torch.tensor(order, device=device))
+        self.level_runs: list[tuple[int, int]] = []
+        self.level_parents: list[slice | Tensor] = []
+        first = 1
+        for d in range(1, len(levels)):
+            self.level_runs.append((first, first + len(levels[d])))
+            self.level_parents.append(_parents_of_level([levels[d - 1].index(parents[j]) for j in levels[d]], device))
+            first += len(levels[d])
+        # The frame (slot in depth order) turning each vector: bones of joints 1..54, then landmark offsets.
+        frames = [slot[parents[j]] for j in range(1, NUM_JOINTS)] + [slot[attach[n]] for n in moved]
+        self.register_buffer("vector_frames", torch.tensor(frames, device=device))
+        # paths[p, v] = 1 when vector v lies on the path from the root to point p (joints, then landmarks).
+        paths = torch.zeros(NUM_JOINTS + len(attach), NUM_JOINTS - 1 + len(moved))
         for j in range(1, NUM_JOINTS):
             k = j
             while k > 0:
-                ancestors[j, k - 1] = 1.0
-                k = self.parents[k]
-        self.register_buffer("ancestors", ancestors.to(device=device, dtype=dtype))
-        self.register_buffer("parent_index", torch.tensor(self.parents[1:], dtype=torch.long, device=device))
-        self.register_buffer("unpermute", torch.tensor([order.index(j) for j in range(NUM_JOINTS)], device=device))
+                paths[j, k - 1] = 1.0
+                k = parents[k]
+        for n, a in enumerate(attach):
+            paths[NUM_JOINTS + n] = paths[a]
+        for v, n in enumerate(moved):
+            paths[NUM_JOINTS + n, NUM_JOINTS - 1 + v] = 1.0
+        self.register_buffer("paths", paths.to(device=device, dtype=dtype))
 
     def rest(self, betas: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Rest joints (55,3) and rest landmarks (75,3) = 33 body + 21 left + 21 right for one shape."""
@@ -87,27 +168,76 @@ class LandmarkRig(torch.nn.Module):
         return (self.joints0 + torch.einsum("k,kjc->jc", b, self.joints_dirs),
                 self.lm0 + torch.einsum("k,kjc->jc", b, self.lm_dirs))
 
+    def _frames(self, local_rot: Tensor) -> Tensor:
+        """Global joint frames (B,55,3,3) in depth order, by forward kinematics one tree level at a time."""
+        local = local_rot[:, self.order]
+        g_prev = local[:, :1]
+        frames = [g_prev]
+        for (a, b), parents in zip(self.level_runs, self.level_parents, strict=True):
+            g_prev = g_prev[:, parents] @ local[:, a:b]
+            frames.append(g_prev)
+        return torch.cat(frames, dim=1)
+
+    def _vectors(self, rest_j: Tensor, rest_lm: Tensor) -> Tensor:
+        """The rest vectors (..., V, 3) of a rest pose: bones of joints 1..54, then the landmark offsets."""
+        return torch.cat([rest_j[..., 1:, :] - rest_j[..., self.parent_index, :],
+                          rest_lm[..., self.offset_landmarks, :] - rest_j[..., self.offset_joints, :]], dim=-2)
+
     def forward(self, local_rot: Tensor, root_pos: Tensor, betas: Tensor | None = None) -> RigOutput:
         """Pose the rig.
 
         local_rot: (B,55,3,3) local joint rotations (index 0 = the root's global orientation);
         root_pos: (B,3) where the pelvis joint goes; betas: (10,) shape, None for the mean shape.
         """
-        rest_j, rest_lm = self.rest(betas)
-        bsz = local_rot.shape[0]
-        g_prev = local_rot[:, :1]
-        g_levels = [g_prev]
-        for joints, slots in zip(self.level_joints[1:], self.parent_slots, strict=True):
-            g_prev = g_prev[:, slots] @ local_rot[:, joints]
-            g_levels.append(g_prev)
-        rotations = torch.cat(g_levels, dim=1)[:, self.unpermute]
-        # Each bone, turned by its parent's frame; a joint sits at the root plus the bones on its path.
-        bones = rest_j[1:] - rest_j[self.parent_index]
-        turned = torch.einsum("tjab,jb->tja", rotations[:, self.parent_index], bones)
-        joints_out = root_pos[:, None] + torch.einsum("jk,tkc->tjc", self.ancestors, turned)
-        offsets = rest_lm - rest_j[self.attach]
-        lm = joints_out[:, self.attach] + torch.einsum("tnab,nb->tna", rotations[:, self.attach], offsets)
-        return RigOutput(joints_out, rotations, lm[:, :33], lm[:, 33:].reshape(bsz, 2, 21, 3))
+        vectors = self._vectors(*self.rest(betas))
+        turned = (self._frames(local_rot)[:, self.vector_frames] @ vectors[:, :, None])[..., 0]
+        points = root_pos[:, None] + torch.einsum("pv,bvc->bpc", self.paths, turned)
+        return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
+
+    def held_below_root(self, local_rot: Tensor) -> HeldPose:
+        """These poses (B,55,3,3) with everything below the root held, for a solve that moves only the root and
+        the shape: one forward kinematics now, and each later evaluation a single turn per frame."""
+        unturned = torch.cat([torch.eye(3, dtype=local_rot.dtype, device=local_rot.device).expand(
+            local_rot.shape[0], 1, 3, 3), local_rot[:, 1:]], dim=1)
+        vectors = torch.cat([self._vectors(self.joints0, self.lm0)[None],
+                             self._vectors(self.joints_dirs, self.lm_dirs)])  # (11,V,3): betas 0, unit betas
+        turned = torch.einsum("bvij,kvj->kbvi", self._frames(unturned)[:, self.vector_frames], vectors)
+        points = torch.einsum("pv,kbvc->kbpc", self.paths, turned)
+        return HeldPose(points[0], points[1:])
+    def held_except(self, local_rot: Tensor, root_pos: Tensor, betas: Tensor | None,
+                    free: Sequence[int]) -> HeldLimbs:
+        """These poses with every joint but `free` held, for a solve that moves only those (the legs of the foot
+        lock): the held points are computed once, and each evaluation runs forward kinematics of the free joints
+        only. `free` must hold whole subtrees (every child of a free joint is free)."""
+        free = [int(j) for j in free]
+        if any(self.parents[j] in free and j not in free for j in range(1, NUM_JOINTS)) or 0 in free:
+            raise ValueError(f"free joints {free} must be whole subtrees below the root")
+        order = self.order.tolist()
+        depth_slot = {j: i for i, j in enumerate(order)}
+        g = self._frames(local_rot).detach()
+        vectors = self._vectors(*self.rest(betas)).detach()
+        turned = (g[:, self.vector_frames] @ vectors[:, :, None])[..., 0]
+        free_v = [v for v, f in enumerate(self.vector_frames.tolist()) if order[f] in free]
+        paths = self.paths[:, free_v]
+        fixed = (root_pos.detach()[:, None] + torch.einsum("pv,bvc->bpc", self.paths, turned)
+                 - torch.einsum("pv,bvc->bpc", paths, turned[:, free_v]))
+        levels: list[tuple[Tensor, Tensor | None, Tensor]] = []
+        done: list[int] = []  # free joints placed so far, in depth order
+        previous: list[int] = []
+        for level in _levels(self.parents)[1:]:
+            mine = [j for j in level if j in free]
+            if not mine:
+                continue
+            held = [self.parents[j] for j in mine if self.parents[j] not in free]
+            held_frames = g[:, [depth_slot[p] for p in held]] if held else None
+            pick = [held.index(self.parents[j]) if self.parents[j] not in free
+                    else len(held) + previous.index(self.parents[j]) for j in mine]
+            rows = torch.tensor([free.index(j) for j in mine], device=g.device)
+            levels.append((rows, held_frames, torch.tensor(pick, device=g.device)))
+            done += mine
+            previous = mine
+        slots = torch.tensor([done.index(order[self.vector_frames[v]]) for v in free_v], device=g.device)
+        return HeldLimbs(fixed, levels, slots, vectors[free_v], paths)
 
     def transl_from_root(self, root_pos: Tensor, betas: Tensor | None = None) -> Tensor:
         """SMPL-X `transl` that puts the pelvis at root_pos (the model rotates about its rest pelvis)."""

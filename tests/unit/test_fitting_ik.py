@@ -74,6 +74,35 @@ def test_rig_reproduces_the_model(model: BodyModel) -> None:
     assert torch.allclose(rig.transl_from_root(ref.joints[:, 0], pose.betas[0]), pose.transl, atol=1e-4)
 
 
+def test_held_poses_place_points_like_the_full_rig(model: BodyModel) -> None:
+    """The solve's shortcuts (only the root moves; only the legs, or legs and a hand, move) give the full rig's
+    points for the moved pose, and a free set that is not whole subtrees is refused."""
+    rig = LandmarkRig(model)
+    pose = _pose(6, seed=4)
+    betas = torch.randn(10, generator=torch.Generator().manual_seed(2)) * 0.5
+    rot = axis_angle_to_matrix(pose.full_pose())
+    root = torch.randn(6, 3)
+    moved = axis_angle_to_matrix(_pose(6, seed=5).full_pose())
+    legs = [JOINT_INDEX[f"{s}_{p}"] for p in ("hip", "knee", "ankle", "foot") for s in ("left", "right")]
+
+    def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return float((a - b).norm(dim=-1).max()) < 1e-5
+
+    new_root = torch.cat([moved[:, :1], rot[:, 1:]], dim=1)
+    full = rig(new_root, root + 1.0, betas)
+    held = rig.held_below_root(rot).place(moved[:, 0], root + 1.0, betas)
+    assert close(held.joints, full.joints) and close(held.landmarks, full.landmarks)
+    for free in (legs, legs[::-1] + list(LEFT_HAND_JOINTS)):
+        new = rot.clone()
+        new[:, free] = moved[:, free]
+        full = rig(new, root, betas)
+        limbs = rig.held_except(rot, root, betas, free).place(moved[:, free])
+        assert close(limbs.joints, full.joints) and close(limbs.landmarks, full.landmarks)
+        assert not close(limbs.joints, rig(rot, root, betas).joints)
+    with pytest.raises(ValueError, match="whole subtrees"):
+        rig.held_except(rot, root, betas, [JOINT_INDEX["left_knee"]])
+
+
 def test_ik_recovers_known_poses_from_exact_landmarks(model: BodyModel) -> None:
     rig = LandmarkRig(model)
     pose = _pose(48)

@@ -13,12 +13,13 @@ from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotation
 from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
     gmof,
+    image_residual,
     position_smoothness,
     project,
-    reprojection_residual,
     rotation_distance,
     rotation_smoothness,
     shape_prior,
+    to_camera,
     weighted_mean,
 )
 from backend.fitting.mapping import FOOT_LANDMARKS, joint_confidence
@@ -60,14 +61,14 @@ def test_limits_cover_every_body_joint_and_penalise_backward_knees_and_elbows() 
     assert hi[knee, 0] == pytest.approx(math.radians(150))
 
 
-def test_projection_and_reprojection_residual_in_metres() -> None:
+def test_projection_and_image_residual_in_metres() -> None:
     k = torch.tensor([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]])
     pts = torch.tensor([[0.0, 0.0, 2.0], [1.0, -0.5, 2.0]])
     assert project(pts, k).tolist() == [[50.0, 40.0], [100.0, 15.0]]
     world = torch.tensor([[[0.0, 0.0, 4.0]]])
     r, t = torch.eye(3)[None], torch.zeros(1, 3)
     obs = torch.tensor([[[60.0, 40.0]]])  # 10 px off at depth 4 m with f = 100: 0.4 m
-    assert reprojection_residual(world, obs, k, r, t).item() == pytest.approx(0.4)
+    assert image_residual(to_camera(world, r, t), obs, k).item() == pytest.approx(0.4)
 
 
 def test_smoothness_terms_zero_for_uniform_motion_and_known_for_acceleration() -> None:

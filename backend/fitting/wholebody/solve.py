@@ -21,17 +21,18 @@ from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotation
 from backend.fitting.limits import limit_penalty, limit_table
 from backend.fitting.losses import (
     gmof,
+    image_residual,
     position_smoothness,
-    reprojection_residual,
     rotation_distance,
     rotation_smoothness,
     shape_prior,
+    to_camera,
     weighted_mean,
 )
 from backend.fitting.optim import OptimTrace, optimise
 from backend.fitting.placement import camera_scale, camera_translation
 from backend.fitting.priors import quadratic_prior, relaxed_hand_pose
-from backend.fitting.rig import LandmarkRig
+from backend.fitting.rig import LandmarkRig, RigOutput
 from backend.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from backend.perception.observations import Observations
 from protocol.errors import BadRequest, NoPerson
@@ -170,13 +171,13 @@ def solve_fit(
 
     # The solve moves the start by temporally smoothed offsets: updates of neighbouring frames share gradients,
     # so per-frame noise in the data does not become per-frame noise in the motion, and slow errors fix fast.
-    d_root = torch.zeros(t, 1, 3, dtype=dt, device=device, requires_grad=True)
-    d_body = torch.zeros(t, 21, 3, dtype=dt, device=device, requires_grad=True)
-    d_jaw = torch.zeros(t, 1, 3, dtype=dt, device=device, requires_grad=True)
-    d_hands = torch.zeros(t, 30, 3, dtype=dt, device=device, requires_grad=True)
-    d_pos = torch.zeros(t, 3, dtype=dt, device=device, requires_grad=True)
+    d_root = torch.zeros(t, 1, 3, dtype=dt, device=device)
+    d_body = torch.zeros(t, 21, 3, dtype=dt, device=device)
+    d_jaw = torch.zeros(t, 1, 3, dtype=dt, device=device)
+    d_hands = torch.zeros(t, 30, 3, dtype=dt, device=device)
+    d_pos = torch.zeros(t, 3, dtype=dt, device=device)
     init_aa = init_pose.detach()
-    betas = torch.zeros(10, dtype=dt, device=device, requires_grad=True)
+    betas = torch.zeros(10, dtype=dt, device=device)
     lo, hi = limit_table(device, dt)
     hand_obs = torch.as_tensor(gate, dtype=dt, device=device).clamp(0, 1)
     hand_prior_w = 1.0 + 19.0 * (1.0 - hand_obs)  # (T,2)
@@ -188,7 +189,12 @@ def solve_fit(
     lock_sigma = 2.0 * sigma  # the legs' corrections spread wider, so holds starting and ending do not jerk
     lock: dict[str, Tensor] = {}  # the foot-lock stage's anchors (T,4,3) and weights (T,4), once it starts
     w = settings
-    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device, requires_grad=True)  # foot lock's (0 until then)
+    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device)  # foot lock's (0 until then)
+    kp2d_all = torch.cat([kp2d, hk2d.reshape(t, 42, 2)], dim=1)
+    hconf_flat = hconf.reshape(t, 42)
+    obs_rel = kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1])
+    obs_h = hk3d - hk3d[:, :, :1]
+    hweight_21 = hweight[..., None].expand(t, 2, 21)
 
     def current() -> tuple[Tensor, Tensor]:
         """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
@@ -196,30 +202,63 @@ def solve_fit(
         pose = (init_aa + smooth_vectors(delta, sigma)).index_add(1, leg_idx, smooth_vectors(d_legs, lock_sigma))
         return pose, root_pos0 + smooth_vectors(d_pos, sigma)
 
-    def loss_fn() -> tuple[Tensor, dict[str, float]]:
+    def posed() -> tuple[Tensor, Tensor, RigOutput]:
+        """Every joint free: local rotations as axis-angle (T,55,3) and matrices, and the rig's points."""
         aa, root_pos = current()
-        body_aa, jaw_aa, hands_aa = aa[:, BODY], aa[:, JAW], aa[:, 25:].reshape(t, 2, 15, 3)
         rot = axis_angle_to_matrix(aa)
-        out = rig(rot, root_pos, betas)
-        lmb, lmh = out.landmarks_body, out.landmarks_hands
+        return aa, rot, rig(rot, root_pos, betas)
+
+    def root_mover() -> Callable[[], tuple[Tensor, Tensor, RigOutput]]:
+        """`posed` for a stage that moves only the root and the shape: the joints below the root are held as
+        they are now, so each evaluation turns one rotation per frame instead of running forward kinematics."""
+        with torch.no_grad():
+            aa_now, _ = current()
+            rot_now = axis_angle_to_matrix(aa_now)
+            held = rig.held_below_root(rot_now)
+
+        def posed_root() -> tuple[Tensor, Tensor, RigOutput]:
+            aa_root = init_aa[:, :1] + smooth_vectors(d_root, sigma)
+            r_root = axis_angle_to_matrix(aa_root)
+            aa = torch.cat([aa_root, aa_now[:, 1:]], dim=1)
+            rot = torch.cat([r_root, rot_now[:, 1:]], dim=1)
+            return aa, rot, held.place(r_root[:, 0], root_pos0 + smooth_vectors(d_pos, sigma), betas)
+        return posed_root
+
+    def legs_mover() -> Callable[[], tuple[Tensor, Tensor, RigOutput]]:
+        """`posed` for the foot lock, which moves only the legs: everything else is held as it is now, and each
+        evaluation runs forward kinematics of the 8 leg joints only."""
+        with torch.no_grad():
+            aa_now, root_now = current()
+            rot_now = axis_angle_to_matrix(aa_now)
+            held = rig.held_except(rot_now, root_now, betas, LEGS)
+            legs_without = aa_now[:, leg_idx] - smooth_vectors(d_legs, lock_sigma)
+
+        def posed_legs() -> tuple[Tensor, Tensor, RigOutput]:
+            aa_legs = legs_without + smooth_vectors(d_legs, lock_sigma)
+            r_legs = axis_angle_to_matrix(aa_legs)
+            aa = aa_now.index_copy(1, leg_idx, aa_legs)
+            rot = rot_now.index_copy(1, leg_idx, r_legs)
+            return aa, rot, held.place(r_legs)
+        return posed_legs
+
+    def loss_fn(pose: Callable[[], tuple[Tensor, Tensor, RigOutput]]) -> tuple[Tensor, dict[str, float]]:
+        aa, rot, out = pose()
+        body_aa, jaw_aa, hands_aa = aa[:, BODY], aa[:, JAW], aa[:, 25:].reshape(t, 2, 15, 3)
+        lmb = out.landmarks_body
+        lm_c = to_camera(out.landmarks, r_w2c, t_w2c)  # (T,75,3): body, left hand, right hand
+        fit_2d = gmof(image_residual(lm_c, kp2d_all, k), w.sigma_2d)
         terms: dict[str, Tensor] = {}
-        terms["body_2d"] = w.w_body_2d * weighted_mean(
-            gmof(reprojection_residual(lmb, kp2d, k, r_w2c, t_w2c), w.sigma_2d), conf2d)
-        terms["hand_2d"] = w.w_hand_2d * weighted_mean(
-            gmof(reprojection_residual(lmh.reshape(t, 42, 3), hk2d.reshape(t, 42, 2), k, r_w2c, t_w2c),
-                 w.sigma_2d), hconf.reshape(t, 42))
-        lmb_c = torch.einsum("tij,tnj->tni", r_w2c, lmb)
+        terms["body_2d"] = w.w_body_2d * weighted_mean(fit_2d[:, :33], conf2d)
+        terms["hand_2d"] = w.w_hand_2d * weighted_mean(fit_2d[:, 33:], hconf_flat)
+        # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
+        lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
         rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
-        obs_rel = kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1])
         terms["body_3d"] = w.w_body_3d * weighted_mean(gmof((rel - obs_rel).norm(dim=-1), w.sigma_3d), vis3d)
-        lmh_c = torch.einsum("tij,tnj->tni", r_w2c, lmh.reshape(t, 42, 3)).reshape(t, 2, 21, 3)
         rel_h = lmh_c - lmh_c[:, :, :1]
-        obs_h = hk3d - hk3d[:, :, :1]
-        terms["hand_3d"] = w.w_hand_3d * weighted_mean(
-            gmof((rel_h - obs_h).norm(dim=-1), w.sigma_3d), hweight[..., None].expand(t, 2, 21))
+        terms["hand_3d"] = w.w_hand_3d * weighted_mean(gmof((rel_h - obs_h).norm(dim=-1), w.sigma_3d), hweight_21)
         terms["smooth_joints"] = w.w_smooth_joints * position_smoothness(out.joints, 2, fps)
         terms["smooth_rot"] = w.w_smooth_rot * rotation_smoothness(rot, 2, fps)
-        terms["smooth_root"] = w.w_smooth_root * position_smoothness(root_pos, 2, fps)
+        terms["smooth_root"] = w.w_smooth_root * position_smoothness(out.joints[:, 0], 2, fps)  # the pelvis
         terms["limits"] = w.w_limits * limit_penalty(body_aa, lo, hi).mean()
         terms["pose_prior"] = w.w_pose_prior * (quadratic_prior(body_aa, torch.zeros_like(body_aa))
                                                 + quadratic_prior(jaw_aa, torch.zeros_like(jaw_aa)))
@@ -250,10 +289,11 @@ def solve_fit(
                    f"iteration {offset + i} of {n_total}")
         return cb
 
-    trace_a = optimise([d_root, d_pos, betas], loss_fn, settings.global_iterations, lr=lr,
+    global_pose = root_mover()
+    trace_a = optimise([d_root, d_pos, betas], lambda: loss_fn(global_pose), settings.global_iterations, lr=lr,
                        lr_scales=[1.0, 1.0, settings.shape_lr_scale],
                        method=settings.optimiser, progress=stage_progress(0), check_cancelled=check_cancelled)
-    trace_b = optimise([d_root, d_pos, betas, d_body, d_jaw, d_hands], loss_fn, settings.iterations,
+    trace_b = optimise([d_root, d_pos, betas, d_body, d_jaw, d_hands], lambda: loss_fn(posed), settings.iterations,
                        lr=lr, lr_scales=[1.0, 1.0, settings.shape_lr_scale, 1.0, 1.0, 1.0],
                        method=settings.optimiser, progress=stage_progress(settings.global_iterations),
                        check_cancelled=check_cancelled)
@@ -262,12 +302,12 @@ def solve_fit(
     # while every other term keeps the pose (sliding feet come from leg pose more than from the root).
     trace_c = OptimTrace()
     if lock_iterations > 0:
+        lock_pose = legs_mover()
         with torch.no_grad():
-            aa, root_pos = current()
-            planted = rig(axis_angle_to_matrix(aa), root_pos, betas).landmarks_body[:, list(mp.FOOT_LANDMARKS)]
+            planted = lock_pose()[2].landmarks_body[:, list(mp.FOOT_LANDMARKS)]
         anchors, weights = contact_anchors(planted.cpu().numpy(), contacts_np)
         lock["anchors"], lock["weights"] = tt(anchors), tt(weights)
-        trace_c = optimise([d_legs], loss_fn, lock_iterations, lr=lr, method=settings.optimiser,
+        trace_c = optimise([d_legs], lambda: loss_fn(lock_pose), lock_iterations, lr=lr, method=settings.optimiser,
                            progress=stage_progress(settings.global_iterations + settings.iterations),
                            check_cancelled=check_cancelled)
 
