@@ -6,44 +6,45 @@ so nothing is downloaded.
 
 from __future__ import annotations
 
-import multiprocessing as mp_proc
 from collections import deque
 from dataclasses import dataclass
-from multiprocessing import shared_memory
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
+from backend.perception.hands_worker import (
+    HANDS_SLOTS,
+    HandsModel,
+    HandsWorker,
+    RawHand,
+    give_back,
+    landmark_array,
+    take_worker,
+)
 from backend.perception.landmarks import POSE_HAND_POINTS, BodyDet, HandDet, side_from_hands_label
 from backend.perception.observations import LEFT, N_BODY, N_HAND, RIGHT
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import View
 
 
-def _landmarks(lms, n: int) -> np.ndarray:
-    """(n, 4) x, y, z, visibility from a mediapipe NormalizedLandmarkList or LandmarkList."""
-    return np.array([(p.x, p.y, p.z, p.visibility) for p in lms.landmark[:n]], np.float64)
-
-
 def _body(pose_landmarks, pose_world_landmarks, view: View) -> BodyDet | None:
     """A BodyDet in full-frame pixels from mediapipe pose outputs on `view`."""
     if pose_landmarks is None:
         return None
-    raw = _landmarks(pose_landmarks, N_BODY)
+    raw = landmark_array(pose_landmarks, N_BODY)
     kp2d = np.empty((N_BODY, 3))
     kp2d[:, :2] = view.to_pixels(raw[:, :2])
     kp2d[:, 2] = np.clip(raw[:, 3], 0.0, 1.0)
     kp3d = np.zeros((N_BODY, 4))
     if pose_world_landmarks is not None:
-        kp3d[:, :3] = _landmarks(pose_world_landmarks, N_BODY)[:, :3]
+        kp3d[:, :3] = landmark_array(pose_world_landmarks, N_BODY)[:, :3]
     kp3d[:, 3] = kp2d[:, 2]
     return BodyDet(kp2d=kp2d, kp3d=kp3d)
 
 
 def _hand_pixels(lms, view: View) -> np.ndarray:
     """(21, 3) x, y pixels and relative depth in pixels (mediapipe's z is scaled like x)."""
-    raw = _landmarks(lms, N_HAND)
+    raw = landmark_array(lms, N_HAND)
     out = np.empty((N_HAND, 3))
     out[:, :2] = view.to_pixels(raw[:, :2])
     out[:, 2] = raw[:, 2] * view.width
@@ -157,106 +158,32 @@ class PoseSearcher:
         self._pose.close()
 
 
-RawHand = tuple[np.ndarray, np.ndarray | None, str, float]  # normalised (21,3), world (21,3), label, score
-
-
-class _HandsModel:
-    """mediapipe Hands (palm detector + landmarks, up to two hands) in tracking mode."""
-
-    def __init__(self, min_detection: float, min_tracking: float):
-        import mediapipe as mp
-
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=False,
-            max_num_hands=2,
-            model_complexity=1,
-            min_detection_confidence=min_detection,
-            min_tracking_confidence=min_tracking,
-        )
-
-    def process(self, image: np.ndarray) -> list[RawHand]:
-        """Raw detections: normalised landmarks, world landmarks, mirrored-convention label, score."""
-        res = self._hands.process(image)
-        out: list[RawHand] = []
-        worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks or [])
-        for lms, world, handed in zip(
-            res.multi_hand_landmarks or [], worlds, res.multi_handedness or [], strict=True
-        ):
-            cls = handed.classification[0]
-            w = _landmarks(world, N_HAND)[:, :3] if world is not None else None
-            out.append((_landmarks(lms, N_HAND)[:, :3], w, cls.label, float(cls.score)))
-        return out
-
-    def close(self) -> None:
-        """Release the mediapipe graph."""
-        self._hands.close()
-
-
-def _hands_worker(conn: Connection, shm_name: str, min_detection: float, min_tracking: float) -> None:
-    """Child process loop: receive (slot, image shape), read that slot's RGB pixels from shared memory, answer
-    with raw Hands detections, in order; None ends it."""
-    model = _HandsModel(min_detection, min_tracking)
-    shm = shared_memory.SharedMemory(name=shm_name)
-    slot_bytes = len(shm.buf) // HANDS_SLOTS
-    try:
-        while True:
-            try:
-                msg = conn.recv()
-            except EOFError:  # the parent went away without saying goodbye
-                break
-            if msg is None:
-                break
-            slot, shape = msg
-            image = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=slot * slot_bytes)
-            conn.send(model.process(image))
-            del image
-    finally:
-        model.close()
-        shm.close()
-        conn.close()
-
-
-# Images Hands may hold at once: the frame Holistic is on and the ones after it, so neither waits on the other.
-HANDS_SLOTS = 3
-
-
 class HandsRunner:
     """mediapipe Hands on the subject's window, in this process or in a second one running in parallel.
 
     `submit` hands over an image, `collect` returns the detections of the oldest image not yet collected, in
     full-frame pixels with the person's side from the un-mirrored label. In a second process Hands works
     through up to HANDS_SLOTS images while Holistic runs; they travel through shared memory (one slot each,
-    sized for `hands_max_side`) and only their slot and shape go through the pipe.
+    sized for `hands_max_side`) and only their slot and shape go through the pipe. That process outlives the
+    runner: `close` hands it back for the next job (`hands_worker`).
     """
 
     def __init__(self, settings: PerceptionSettings):
         self._pending: deque[tuple[View, list[RawHand] | None]] = deque()
-        self._model: _HandsModel | None = None
-        self._conn: Connection | None = None
-        self._proc = None
-        self._shm: shared_memory.SharedMemory | None = None
+        self._model: HandsModel | None = None
+        self._worker: HandsWorker | None = None
         self._max_side = settings.hands_max_side
         self._slot = 0
         if settings.hands_process:
-            ctx = mp_proc.get_context("spawn")
-            self._shm = shared_memory.SharedMemory(create=True, size=HANDS_SLOTS * self._slot_bytes)
-            parent, child = ctx.Pipe()
-            self._proc = ctx.Process(
-                target=_hands_worker,
-                args=(child, self._shm.name, settings.min_detection_confidence, settings.min_tracking_confidence),
-                daemon=True,
-                name="vidrig-hands",
-            )
-            self._proc.start()
-            child.close()
-            self._conn = parent
+            self._worker = take_worker(settings.hands_max_side, settings.min_detection_confidence,
+                                       settings.min_tracking_confidence)
         else:
-            self._model = _HandsModel(settings.min_detection_confidence, settings.min_tracking_confidence)
+            self._model = HandsModel(settings.min_detection_confidence, settings.min_tracking_confidence)
 
     @property
-    def _slot_bytes(self) -> int:
-        """Bytes of one shared-memory image slot."""
-        return self._max_side * self._max_side * 3
+    def worker_pid(self) -> int | None:
+        """Process id of the Hands worker (None when Hands runs in this process)."""
+        return self._worker.pid if self._worker is not None else None
 
     @property
     def outstanding(self) -> int:
@@ -265,15 +192,14 @@ class HandsRunner:
 
     def submit(self, image: np.ndarray, view: View) -> None:
         """Start detecting hands in `image`, the RGB pixels of `view` (possibly shrunk)."""
-        if self._conn is not None:
-            assert self._shm is not None
+        if self._worker is not None:
             if len(self._pending) >= HANDS_SLOTS:
                 raise RuntimeError(f"Hands holds {HANDS_SLOTS} images already: collect before submitting more")
             if image.shape[0] > self._max_side or image.shape[1] > self._max_side or image.ndim != 3:
                 raise ValueError(f"Hands image {image.shape} exceeds hands_max_side={self._max_side}")
-            offset = self._slot * self._slot_bytes
-            np.ndarray(image.shape, np.uint8, buffer=self._shm.buf, offset=offset)[...] = image
-            self._conn.send((self._slot, image.shape))
+            offset = self._slot * self._worker.slot_bytes
+            np.ndarray(image.shape, np.uint8, buffer=self._worker.shm.buf, offset=offset)[...] = image
+            self._worker.conn.send((self._slot, image.shape))
             self._slot = (self._slot + 1) % HANDS_SLOTS
             self._pending.append((view, None))
         else:
@@ -286,9 +212,9 @@ class HandsRunner:
             return []
         view, raw = self._pending.popleft()
         if raw is None:
-            assert self._conn is not None
+            assert self._worker is not None
             try:
-                raw = self._conn.recv()
+                raw = self._worker.conn.recv()
             except EOFError as exc:
                 raise RuntimeError("The mediapipe Hands worker process stopped unexpectedly") from exc
         out = []
@@ -300,28 +226,19 @@ class HandsRunner:
         return out
 
     def close(self) -> None:
-        """Stop the worker process or release the in-process graph."""
-        if self._conn is not None:
+        """Hand the worker back for the next job once every answer is read (stop it when that fails), or release
+        the in-process graph."""
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
             try:
                 for _, raw in self._pending:
                     if raw is None:
-                        self._conn.recv()
-                self._conn.send(None)
+                        worker.conn.recv()
             except (BrokenPipeError, EOFError, OSError):
-                pass
-            self._conn.close()
-            self._conn = None
+                worker.close()
+            else:
+                give_back(worker)
         self._pending.clear()
-        if self._proc is not None:
-            self._proc.join(timeout=5)
-            if self._proc.is_alive():
-                self._proc.terminate()
-                self._proc.join(timeout=5)
-            self._proc = None
-        if self._shm is not None:
-            self._shm.close()
-            self._shm.unlink()
-            self._shm = None
         if self._model is not None:
             self._model.close()
             self._model = None

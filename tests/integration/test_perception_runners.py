@@ -77,3 +77,38 @@ def test_hands_process_working_ahead_answers_in_order_like_in_process() -> None:
         assert [d.side for d in e] == [d.side for d in g]
         for de, dg in zip(e, g, strict=True):
             np.testing.assert_allclose(dg.kp2d, de.kp2d, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_hands_worker_kept_for_the_next_job_answers_like_a_fresh_one() -> None:
+    settings = PerceptionSettings()
+    frames = [f.image for f in iter_frames(megamind(), start=3, stop=9)]  # hands in view from the first frame on
+    view = full_view(frames[0].shape[1], frames[0].shape[0])
+
+    def run(runner: HandsRunner) -> list[list[np.ndarray]]:
+        """Each frame's detections (kp2d), the runner closed afterwards."""
+        out = []
+        try:
+            for image in frames:
+                runner.submit(view.cut(image, settings.hands_max_side), view)
+                out.append([d.kp2d for d in runner.collect()])
+        finally:
+            runner.close()
+        return out
+
+    first = HandsRunner(settings)
+    pid = first.worker_pid
+    answers = [run(first)]
+    second = HandsRunner(settings)
+    assert second.worker_pid == pid  # the same process, no start-up
+    answers.append(run(second))
+    other = HandsRunner(replace(settings, min_detection_confidence=0.6))
+    assert other.worker_pid != pid  # other settings: another worker
+    other.close()
+    expected = run(HandsRunner(replace(settings, hands_process=False)))
+    assert sum(len(e) for e in expected) >= 3
+    for got in answers:  # the second clip does not start from the first clip's tracking state
+        for e, g in zip(expected, got, strict=True):
+            assert len(e) == len(g)
+            for de, dg in zip(e, g, strict=True):
+                np.testing.assert_allclose(dg, de, atol=1e-6)
