@@ -204,6 +204,7 @@ class LandmarkRig(torch.nn.Module):
         turned = torch.einsum("bvij,kvj->kbvi", self._frames(unturned)[:, self.vector_frames], vectors)
         points = torch.einsum("pv,kbvc->kbpc", self.paths, turned)
         return HeldPose(points[0], points[1:])
+
     def held_except(self, local_rot: Tensor, root_pos: Tensor, betas: Tensor | None,
                     free: Sequence[int]) -> HeldLimbs:
         """These poses with every joint but `free` held, for a solve that moves only those (the legs of the foot
@@ -216,11 +217,11 @@ class LandmarkRig(torch.nn.Module):
         depth_slot = {j: i for i, j in enumerate(order)}
         g = self._frames(local_rot).detach()
         vectors = self._vectors(*self.rest(betas)).detach()
-        turned = (g[:, self.vector_frames] @ vectors[:, :, None])[..., 0]
-        free_v = [v for v, f in enumerate(self.vector_frames.tolist()) if order[f] in free]
-        paths = self.paths[:, free_v]
-        fixed = (root_pos.detach()[:, None] + torch.einsum("pv,bvc->bpc", self.paths, turned)
-                 - torch.einsum("pv,bvc->bpc", paths, turned[:, free_v]))
+        turned_by_free = [order[f] in free for f in self.vector_frames.tolist()]
+        free_v = [v for v, is_free in enumerate(turned_by_free) if is_free]
+        held_v = [v for v, is_free in enumerate(turned_by_free) if not is_free]
+        turned = (g[:, self.vector_frames[held_v]] @ vectors[held_v, :, None])[..., 0]
+        fixed = root_pos.detach()[:, None] + torch.einsum("pv,bvc->bpc", self.paths[:, held_v], turned)
         levels: list[tuple[Tensor, Tensor | None, Tensor]] = []
         done: list[int] = []  # free joints placed so far, in depth order
         previous: list[int] = []
@@ -237,7 +238,7 @@ class LandmarkRig(torch.nn.Module):
             done += mine
             previous = mine
         slots = torch.tensor([done.index(order[self.vector_frames[v]]) for v in free_v], device=g.device)
-        return HeldLimbs(fixed, levels, slots, vectors[free_v], paths)
+        return HeldLimbs(fixed, levels, slots, vectors[free_v], self.paths[:, free_v])
 
     def transl_from_root(self, root_pos: Tensor, betas: Tensor | None = None) -> Tensor:
         """SMPL-X `transl` that puts the pelvis at root_pos (the model rotates about its rest pelvis)."""
