@@ -154,7 +154,10 @@ def test_drain_ends_its_timer_when_the_link_stops(clean, backend):
     pump(clean, lambda: clean.session.SESSION.connected)
     live = clean.session.SESSION.link
     live.stop()
-    assert clean.session.drain_events() is None
+    # Each call drains within a small time budget, so on a loaded machine the Stopped event may need a few ticks.
+    ticks = [clean.session.drain_events() for _ in range(20)]
+    assert None in ticks, ticks
+    assert all(t is None for t in ticks[ticks.index(None):])  # once ended, it stays ended
     assert clean.session.SESSION.link is None
 
 
