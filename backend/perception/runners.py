@@ -158,6 +158,9 @@ class PoseSearcher:
         self._pose.close()
 
 
+_WORKER_GONE = "The mediapipe Hands worker process stopped unexpectedly"
+
+
 class HandsRunner:
     """mediapipe Hands on the subject's window, in this process or in a second one running in parallel.
 
@@ -172,6 +175,7 @@ class HandsRunner:
         self._pending: deque[tuple[View, list[RawHand] | None]] = deque()
         self._model: HandsModel | None = None
         self._worker: HandsWorker | None = None
+        self._failed = False  # the worker stopped answering: it is not handed on
         self._max_side = settings.hands_max_side
         self._slot = 0
         if settings.hands_process:
@@ -199,7 +203,11 @@ class HandsRunner:
                 raise ValueError(f"Hands image {image.shape} exceeds hands_max_side={self._max_side}")
             offset = self._slot * self._worker.slot_bytes
             np.ndarray(image.shape, np.uint8, buffer=self._worker.shm.buf, offset=offset)[...] = image
-            self._worker.conn.send((self._slot, image.shape))
+            try:
+                self._worker.conn.send((self._slot, image.shape))
+            except OSError as exc:
+                self._failed = True
+                raise RuntimeError(_WORKER_GONE) from exc
             self._slot = (self._slot + 1) % HANDS_SLOTS
             self._pending.append((view, None))
         else:
@@ -215,8 +223,9 @@ class HandsRunner:
             assert self._worker is not None
             try:
                 raw = self._worker.conn.recv()
-            except EOFError as exc:
-                raise RuntimeError("The mediapipe Hands worker process stopped unexpectedly") from exc
+            except (EOFError, OSError) as exc:  # a closed or reset pipe: the process died
+                self._failed = True
+                raise RuntimeError(_WORKER_GONE) from exc
         out = []
         for norm, world, label, score in raw:
             kp = np.empty((N_HAND, 3))
@@ -232,9 +241,11 @@ class HandsRunner:
             worker, self._worker = self._worker, None
             try:
                 for _, raw in self._pending:
-                    if raw is None:
+                    if raw is None and not self._failed:
                         worker.conn.recv()
-            except (BrokenPipeError, EOFError, OSError):
+            except (EOFError, OSError):
+                self._failed = True
+            if self._failed:
                 worker.close()
             else:
                 give_back(worker)

@@ -3,12 +3,15 @@ process, working ahead on several images, answers exactly as Hands in this one."
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import replace
 
 import mediapipe as mp
 import numpy as np
 import pytest
 
+from backend.perception.hands_worker import idle_worker_pid
 from backend.perception.runners import HANDS_SLOTS, HandsRunner, _holistic_without_face
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import full_view, view_around
@@ -112,3 +115,26 @@ def test_a_hands_worker_kept_for_the_next_job_answers_like_a_fresh_one() -> None
             assert len(e) == len(g)
             for de, dg in zip(e, g, strict=True):
                 np.testing.assert_allclose(dg, de, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_hands_worker_that_dies_fails_the_job_clearly_and_is_replaced() -> None:
+    settings = PerceptionSettings()
+    image = next(iter_frames(megamind(), start=5, stop=6)).image
+    view = full_view(image.shape[1], image.shape[0])
+    runner = HandsRunner(settings)
+    dead = runner.worker_pid
+    assert dead is not None
+    runner.submit(view.cut(image, settings.hands_max_side), view)
+    os.kill(dead, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="Hands worker process stopped unexpectedly"):
+        runner.collect()
+    runner.close()  # no error, and the dead worker is not kept
+    assert idle_worker_pid() is None
+    fresh = HandsRunner(settings)
+    try:
+        assert fresh.worker_pid not in (None, dead)
+        fresh.submit(view.cut(image, settings.hands_max_side), view)
+        assert fresh.collect()  # the new worker finds the hands
+    finally:
+        fresh.close()
