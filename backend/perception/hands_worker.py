@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from backend.perception.landmarks import landmark_array
 from backend.perception.observations import N_HAND
 from backend.perception.settings import PerceptionSettings
 
@@ -24,11 +25,6 @@ RawHand = tuple[np.ndarray, np.ndarray | None, str, float]  # normalised (21,3),
 # Images Hands may hold at once: the frame Holistic is on and the ones after it, so neither waits on the other.
 HANDS_SLOTS = 3
 _NEW_CLIP = "new clip"
-
-
-def landmark_array(lms, n: int) -> np.ndarray:
-    """(n, 4) x, y, z, visibility from a mediapipe NormalizedLandmarkList or LandmarkList."""
-    return np.array([(p.x, p.y, p.z, p.visibility) for p in lms.landmark[:n]], np.float64)
 
 
 class HandsModel:

@@ -34,6 +34,11 @@ _HIDDEN_WRIST_REACH = 2.0
 _HIDDEN_WRIST_COST = 1.0
 
 
+def landmark_array(lms, n: int) -> np.ndarray:
+    """(n, 4) x, y, z, visibility from a mediapipe NormalizedLandmarkList or LandmarkList."""
+    return np.array([(p.x, p.y, p.z, p.visibility) for p in lms.landmark[:n]], np.float64)
+
+
 @dataclass
 class BodyDet:
     """One body: landmarks in full-frame pixels with visibility, world landmarks in metres."""

@@ -18,10 +18,9 @@ from backend.perception.hands_worker import (
     HandsWorker,
     RawHand,
     give_back,
-    landmark_array,
     take_worker,
 )
-from backend.perception.landmarks import POSE_HAND_POINTS, BodyDet, HandDet, side_from_hands_label
+from backend.perception.landmarks import POSE_HAND_POINTS, BodyDet, HandDet, landmark_array, side_from_hands_label
 from backend.perception.observations import LEFT, N_BODY, N_HAND, RIGHT
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import View
