@@ -19,7 +19,7 @@ from protocol.errors import Cancelled, NoPerson
 from protocol.skeleton import JOINT_INDEX, LEFT_HAND_JOINTS
 from tests.support.synthetic_fit import CAMERA_HEIGHT, SyntheticClip, joints_of, synthetic_clip
 
-FAST = FitSettings(iterations=50, global_iterations=10, init_smooth=3.0)
+FAST = FitSettings(iterations=50, fine_iterations=30, global_iterations=10, init_smooth=3.0)  # as preview-fast
 PER_FRAME_IK = FitSettings(iterations=0, global_iterations=0, init_smooth=0.0)
 
 
@@ -75,6 +75,16 @@ def test_fit_beats_per_frame_ik(model: BodyModel, rig: LandmarkRig, clip: Synthe
     assert fit_err < 35.0  # mm
     assert fit_jit < 0.1 * ik_jit
     assert fit_jit < 4.0 * jitter(gt, 30.0, joints=BODY_JOINTS).mean()
+
+
+def test_coarse_phases_solve_as_well_as_every_frame(model: BodyModel, rig: LandmarkRig, clip: SyntheticClip,
+                                                    fitted: FitOutput) -> None:
+    every = solve_fit(clip.obs, clip.cam, rig, replace(FAST, coarse_step=1))
+    gt, seen = _ground_truth(clip), clip.obs.body_valid
+    coarse_j, every_j = _joints(model, fitted), _joints(model, every)
+    assert mpjpe(coarse_j, gt, valid=seen).mean() < mpjpe(every_j, gt, valid=seen).mean() + 1.0  # mm
+    coarse_jit = jitter(coarse_j, 30.0, joints=BODY_JOINTS).mean()
+    assert coarse_jit < 1.1 * jitter(every_j, 30.0, joints=BODY_JOINTS).mean()
 
 
 def test_masked_frames_are_filled_smoothly(model: BodyModel, clip: SyntheticClip, fitted: FitOutput) -> None:

@@ -1,4 +1,6 @@
-"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation,
+"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation
+(root and shape, then every joint; most steps score one phase of a coarse frame grid in turn, every other frame
+by default, and the last ones every frame),
 then a foot lock (leg-only IK holding planted feet; feet out of view count as planted while the hips stay put).
 
 Independent of jobs and video so tests and other methods can call it on any Observations + CameraSolve.
@@ -6,6 +8,7 @@ Independent of jobs and video so tests and other methods can call it on any Obse
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,34 +21,22 @@ from backend.fitting import mapping as mp
 from backend.fitting.contact import body_scale_px, contact_anchors, detect_foot_contacts, unseen_feet_standing
 from backend.fitting.ik import solve_ik
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
-from backend.fitting.limits import limit_penalty, limit_table
-from backend.fitting.losses import (
-    gmof,
-    image_residual,
-    position_smoothness,
-    rotation_distance,
-    rotation_smoothness,
-    shape_prior,
-    to_camera,
-    weighted_mean,
-)
+from backend.fitting.limits import limit_table
 from backend.fitting.optim import OptimTrace, optimise
 from backend.fitting.placement import camera_scale, camera_translation
-from backend.fitting.priors import quadratic_prior, relaxed_hand_pose
-from backend.fitting.rig import LandmarkRig, RigOutput
+from backend.fitting.priors import relaxed_hand_pose
+from backend.fitting.rig import LandmarkRig
 from backend.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from backend.perception.observations import Observations
 from protocol.errors import BadRequest, NoPerson
 from protocol.skeleton import JOINT_INDEX, LEFT_HAND_JOINTS, NUM_JOINTS, RIGHT_HAND_JOINTS
 
+from .problem import FrameData, Mover, WholeBodyProblem
 from .settings import FitSettings
 
 Progress = Callable[[str, float, str], None]
 FINGERS = (LEFT_HAND_JOINTS, RIGHT_HAND_JOINTS)
 WRISTS = (JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"])
-BODY = slice(1, 22)
-LEGS = [JOINT_INDEX[f"{side}_{part}"] for part in ("hip", "knee", "ankle", "foot") for side in ("left", "right")]
-JAW = JOINT_INDEX["jaw"]
 INIT_SHARE = 0.03  # share of the stage's progress bar taken by the initialisation
 
 
@@ -155,6 +146,9 @@ def solve_fit(
         if pin_rows.size and (pin_rows.min() < 0 or pin_rows.max() >= t):
             raise BadRequest(f"refine pins name frames outside the clip's {t} frames")
         pin_rot = axis_angle_to_matrix(tt(np.asarray(pins[1], np.float32).reshape(-1, NUM_JOINTS, 3)))
+        last = {int(r): i for i, r in enumerate(pin_rows)}  # a frame pinned twice keeps its last pose
+        pin_rows = np.array(sorted(last), np.int64)
+        pin_rot = pin_rot[[last[r] for r in sorted(last)]]
         local[pin_rows] = pin_rot
     init_pose = matrix_to_axis_angle(local)
     with torch.no_grad():
@@ -166,153 +160,63 @@ def solve_fit(
     if settings.unseen_feet_stand:
         contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
                                            speed_thresh=settings.contact_speed)
-    contacts = tt(contacts_np)
     report("fit", INIT_SHARE, "initialised")
 
-    # The solve moves the start by temporally smoothed offsets: updates of neighbouring frames share gradients,
-    # so per-frame noise in the data does not become per-frame noise in the motion, and slow errors fix fast.
-    d_root = torch.zeros(t, 1, 3, dtype=dt, device=device)
-    d_body = torch.zeros(t, 21, 3, dtype=dt, device=device)
-    d_jaw = torch.zeros(t, 1, 3, dtype=dt, device=device)
-    d_hands = torch.zeros(t, 30, 3, dtype=dt, device=device)
-    d_pos = torch.zeros(t, 3, dtype=dt, device=device)
-    init_aa = init_pose.detach()
-    betas = torch.zeros(10, dtype=dt, device=device)
-    lo, hi = limit_table(device, dt)
     hand_obs = torch.as_tensor(gate, dtype=dt, device=device).clamp(0, 1)
-    hand_prior_w = 1.0 + 19.0 * (1.0 - hand_obs)  # (T,2)
-    fps = float(obs.fps) if obs.fps > 0 else 30.0
-    eyes = torch.zeros(t, 2, 3, dtype=dt, device=device)
-    sigma = settings.update_smooth
-    foot_idx = [*mp.FOOT_LANDMARKS, mp.L_ANKLE, mp.R_ANKLE]
-    leg_idx = torch.as_tensor(LEGS, device=device)
-    lock_sigma = 2.0 * sigma  # the legs' corrections spread wider, so holds starting and ending do not jerk
-    lock: dict[str, Tensor] = {}  # the foot-lock stage's anchors (T,4,3) and weights (T,4), once it starts
-    w = settings
-    d_legs = torch.zeros(t, len(LEGS), 3, dtype=dt, device=device)  # foot lock's (0 until then)
-    kp2d_all = torch.cat([kp2d, hk2d.reshape(t, 42, 2)], dim=1)
-    hconf_flat = hconf.reshape(t, 42)
-    obs_rel = kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1])
-    obs_h = hk3d - hk3d[:, :, :1]
-    hweight_21 = hweight[..., None].expand(t, 2, 21)
-
-    def current() -> tuple[Tensor, Tensor]:
-        """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
-        delta = torch.cat([d_root, d_body, d_jaw, eyes, d_hands], dim=1)
-        pose = (init_aa + smooth_vectors(delta, sigma)).index_add(1, leg_idx, smooth_vectors(d_legs, lock_sigma))
-        return pose, root_pos0 + smooth_vectors(d_pos, sigma)
-
-    def posed() -> tuple[Tensor, Tensor, RigOutput]:
-        """Every joint free: local rotations as axis-angle (T,55,3) and matrices, and the rig's points."""
-        aa, root_pos = current()
-        rot = axis_angle_to_matrix(aa)
-        return aa, rot, rig(rot, root_pos, betas)
-
-    def root_mover() -> Callable[[], tuple[Tensor, Tensor, RigOutput]]:
-        """`posed` for a stage that moves only the root and the shape: the joints below the root are held as
-        they are now, so each evaluation turns one rotation per frame instead of running forward kinematics."""
-        with torch.no_grad():
-            aa_now, _ = current()
-            rot_now = axis_angle_to_matrix(aa_now)
-            held = rig.held_below_root(rot_now)
-
-        def posed_root() -> tuple[Tensor, Tensor, RigOutput]:
-            aa_root = init_aa[:, :1] + smooth_vectors(d_root, sigma)
-            r_root = axis_angle_to_matrix(aa_root)
-            aa = torch.cat([aa_root, aa_now[:, 1:]], dim=1)
-            rot = torch.cat([r_root, rot_now[:, 1:]], dim=1)
-            return aa, rot, held.place(r_root[:, 0], root_pos0 + smooth_vectors(d_pos, sigma), betas)
-        return posed_root
-
-    def legs_mover() -> Callable[[], tuple[Tensor, Tensor, RigOutput]]:
-        """`posed` for the foot lock, which moves only the legs: everything else is held as it is now, and each
-        evaluation runs forward kinematics of the 8 leg joints only."""
-        with torch.no_grad():
-            aa_now, root_now = current()
-            rot_now = axis_angle_to_matrix(aa_now)
-            held = rig.held_except(rot_now, root_now, betas, LEGS)
-            legs_without = aa_now[:, leg_idx] - smooth_vectors(d_legs, lock_sigma)
-
-        def posed_legs() -> tuple[Tensor, Tensor, RigOutput]:
-            aa_legs = legs_without + smooth_vectors(d_legs, lock_sigma)
-            r_legs = axis_angle_to_matrix(aa_legs)
-            aa = aa_now.index_copy(1, leg_idx, aa_legs)
-            rot = rot_now.index_copy(1, leg_idx, r_legs)
-            return aa, rot, held.place(r_legs)
-        return posed_legs
-
-    def loss_fn(pose: Callable[[], tuple[Tensor, Tensor, RigOutput]]) -> tuple[Tensor, dict[str, float]]:
-        aa, rot, out = pose()
-        body_aa, jaw_aa, hands_aa = aa[:, BODY], aa[:, JAW], aa[:, 25:].reshape(t, 2, 15, 3)
-        lmb = out.landmarks_body
-        lm_c = to_camera(out.landmarks, r_w2c, t_w2c)  # (T,75,3): body, left hand, right hand
-        fit_2d = gmof(image_residual(lm_c, kp2d_all, k), w.sigma_2d)
-        terms: dict[str, Tensor] = {}
-        terms["body_2d"] = w.w_body_2d * weighted_mean(fit_2d[:, :33], conf2d)
-        terms["hand_2d"] = w.w_hand_2d * weighted_mean(fit_2d[:, 33:], hconf_flat)
-        # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
-        lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
-        rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
-        terms["body_3d"] = w.w_body_3d * weighted_mean(gmof((rel - obs_rel).norm(dim=-1), w.sigma_3d), vis3d)
-        rel_h = lmh_c - lmh_c[:, :, :1]
-        terms["hand_3d"] = w.w_hand_3d * weighted_mean(gmof((rel_h - obs_h).norm(dim=-1), w.sigma_3d), hweight_21)
-        terms["smooth_joints"] = w.w_smooth_joints * position_smoothness(out.joints, 2, fps)
-        terms["smooth_rot"] = w.w_smooth_rot * rotation_smoothness(rot, 2, fps)
-        terms["smooth_root"] = w.w_smooth_root * position_smoothness(out.joints[:, 0], 2, fps)  # the pelvis
-        terms["limits"] = w.w_limits * limit_penalty(body_aa, lo, hi).mean()
-        terms["pose_prior"] = w.w_pose_prior * (quadratic_prior(body_aa, torch.zeros_like(body_aa))
-                                                + quadratic_prior(jaw_aa, torch.zeros_like(jaw_aa)))
-        terms["hand_prior"] = w.w_hand_prior * sum(
-            quadratic_prior(hands_aa[:, s], relaxed[s], hand_prior_w[:, s]) for s in range(2))
-        terms["shape"] = w.w_shape * shape_prior(betas)
-        feet = lmb[:, foot_idx]
-        pts = feet[:, :4]
-        if t > 1:
-            slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * (contacts[1:] * contacts[:-1]) * (fps / 30.0) ** 2
-            terms["contact"] = w.w_contact * (slide.mean() + (contacts * (pts[..., 1] - ground) ** 2).mean())
-        terms["ground"] = w.w_ground * (torch.relu(ground - feet[..., 1]) ** 2).mean()
-        if lock:
-            held = (lock["weights"] * ((pts - lock["anchors"]) ** 2).sum(-1)).sum()
-            terms["foot_lock"] = w.w_foot_lock * held / lock["weights"].sum().clamp_min(1.0)
-        if pin_rows.size:
-            terms["pins"] = w.w_pins * rotation_distance(rot[pin_rows], pin_rot).mean()
-        total = sum(terms.values())
-        return total, {name: float(v.detach()) for name, v in terms.items()}  # type: ignore[return-value]
-
+    pinned = torch.zeros(t, dtype=torch.bool, device=device)
+    pinned[torch.as_tensor(pin_rows, device=device)] = True
+    frames = FrameData(
+        init_aa=init_pose.detach(), root_pos0=root_pos0, kp2d=torch.cat([kp2d, hk2d.reshape(t, 42, 2)], dim=1),
+        conf2d=conf2d, hconf=hconf.reshape(t, 42),
+        obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
+        obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
+        hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
+        pinned=pinned, pin_rot=pin_rot, fps=float(obs.fps) if obs.fps > 0 else 30.0)
+    adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
+    step = max(settings.coarse_step, 1) if adam and t >= 4 * settings.coarse_step else 1
+    problem = WholeBodyProblem(rig, frames, settings, k=k, relaxed=relaxed, limits=limit_table(device, dt),
+                               ground=ground, step=step)
     lock_iterations = settings.foot_lock_iterations if (contacts_np > 0.5).any() else 0
-    n_total = max(settings.global_iterations + settings.iterations + lock_iterations, 1)
-    lr = 1.0 if settings.optimiser == "lbfgs" else settings.lr  # L-BFGS steps are scaled by its line search
+    stages = [settings.global_iterations, settings.iterations, lock_iterations]
+    n_total = max(sum(stages), 1)
+    lr = settings.lr if adam else 1.0  # L-BFGS steps are scaled by its line search
+    traces: list[OptimTrace] = []
 
-    def stage_progress(offset: int) -> Callable[[int, int], None]:
-        def cb(i: int, n: int) -> None:
+    def run(stage: int, params: list[Tensor], pose: Mover, scales: list[float], fine: int) -> None:
+        """Optimise `params` for the stage's iterations; all but the last `fine` score one coarse phase each
+        (in turn), which costs 1/step as much and still moves every frame through the shared offsets."""
+        offset, n = sum(stages[:stage]), stages[stage]
+        done = itertools.count()
+
+        def loss() -> tuple[Tensor, dict[str, float]]:
+            i = next(done)
+            return problem.loss(pose, i % step if step > 1 and i < n - fine else None)
+
+        def cb(i: int, _: int) -> None:
             report("fit", INIT_SHARE + (1.0 - INIT_SHARE) * ((offset + i) / n_total),
                    f"iteration {offset + i} of {n_total}")
-        return cb
+        traces.append(optimise(params, loss, n, lr=lr, lr_scales=scales, method=settings.optimiser, progress=cb,
+                               check_cancelled=check_cancelled))
 
-    global_pose = root_mover()
-    trace_a = optimise([d_root, d_pos, betas], lambda: loss_fn(global_pose), settings.global_iterations, lr=lr,
-                       lr_scales=[1.0, 1.0, settings.shape_lr_scale],
-                       method=settings.optimiser, progress=stage_progress(0), check_cancelled=check_cancelled)
-    trace_b = optimise([d_root, d_pos, betas, d_body, d_jaw, d_hands], lambda: loss_fn(posed), settings.iterations,
-                       lr=lr, lr_scales=[1.0, 1.0, settings.shape_lr_scale, 1.0, 1.0, 1.0],
-                       method=settings.optimiser, progress=stage_progress(settings.global_iterations),
-                       check_cancelled=check_cancelled)
+    # Root and shape first, then every joint, each mostly on alternating coarse phases of the clip, then on every
+    # frame to settle the detail between them.
+    pose_scales = [1.0, 1.0, settings.shape_lr_scale, 1.0, 1.0, 1.0]
+    run(0, problem.global_params, problem.root_mover(), pose_scales[:3], fine=0)
+    run(1, problem.pose_params, problem.posed, pose_scales, fine=settings.fine_iterations)
 
     # Last, inverse kinematics of the legs only: each planted foot point holds its mean position over its contact
     # while every other term keeps the pose (sliding feet come from leg pose more than from the root).
-    trace_c = OptimTrace()
     if lock_iterations > 0:
-        lock_pose = legs_mover()
+        lock_pose = problem.legs_mover()
         with torch.no_grad():
-            planted = lock_pose()[2].landmarks_body[:, list(mp.FOOT_LANDMARKS)]
+            planted = lock_pose(None)[2].landmarks_body[:, list(mp.FOOT_LANDMARKS)]
         anchors, weights = contact_anchors(planted.cpu().numpy(), contacts_np)
-        lock["anchors"], lock["weights"] = tt(anchors), tt(weights)
-        trace_c = optimise([d_legs], lambda: loss_fn(lock_pose), lock_iterations, lr=lr, method=settings.optimiser,
-                           progress=stage_progress(settings.global_iterations + settings.iterations),
-                           check_cancelled=check_cancelled)
+        problem.lock["anchors"], problem.lock["weights"] = tt(anchors), tt(weights)
+        run(2, [problem.d_legs], lock_pose, [1.0], fine=lock_iterations)
 
+    betas = problem.betas
     with torch.no_grad():
-        offsets_pose, root_pos = current()
+        offsets_pose, root_pos = problem.current()
         rot = axis_angle_to_matrix(offsets_pose)
         full_pose = matrix_to_axis_angle(rot)  # canonical: angles in [0, pi]
         out = rig(rot, root_pos, betas)
@@ -336,5 +240,5 @@ def solve_fit(
         global_orient_c=npf(go_c), transl_c=npf(pelvis_cam - rest_pelvis),
         r_w2c=r_np, t_w2c=t_final.detach().cpu().double().numpy(), scale=float(scale), ground_shift=float(shift),
         contacts=contacts_np, confidence=conf, init_pose=npf(init_pose), init_root_pos=npf(init_root),
-        losses=trace_a.losses + trace_b.losses + trace_c.losses,
+        losses=[x for trace in traces for x in trace.losses],
     )

@@ -1,0 +1,214 @@
+"""The whole-clip solve's variables and loss: temporally smoothed per-frame offsets from the IK start, robust data
+terms and priors, scored on every frame or on one phase of a coarse frame grid (every other frame, alternating),
+which costs half as much a step. `solve.py` builds it and runs its stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from backend.fitting import mapping as mp
+from backend.fitting.interp import smooth_vectors
+from backend.fitting.limits import limit_penalty
+from backend.fitting.losses import (
+    gmof,
+    image_residual,
+    position_smoothness,
+    rotation_distance,
+    rotation_smoothness,
+    shape_prior,
+    to_camera,
+    weighted_mean,
+)
+from backend.fitting.priors import quadratic_prior
+from backend.fitting.rig import LandmarkRig, RigOutput
+from backend.geometry.rotations import axis_angle_to_matrix
+from protocol.skeleton import JOINT_INDEX
+
+from .settings import FitSettings
+
+BODY = slice(1, 22)
+JAW = JOINT_INDEX["jaw"]
+LEGS = [JOINT_INDEX[f"{side}_{part}"] for part in ("hip", "knee", "ankle", "foot") for side in ("left", "right")]
+FOOT_POINTS = [*mp.FOOT_LANDMARKS, mp.L_ANKLE, mp.R_ANKLE]  # heels and toes first, then the ankles
+Posed = tuple[Tensor, Tensor, RigOutput]  # local axis-angle (T,55,3), matrices (T,55,3,3), the rig's points
+Mover = Callable[[int | None], Posed]  # the pose on one coarse phase's frames (None: every frame)
+
+
+@dataclass
+class FrameData:
+    """What the loss reads per frame (first axis: frames) and the frame rate they are sampled at."""
+
+    init_aa: Tensor  # (T,55,3) the IK start, joint 0 = world orientation
+    root_pos0: Tensor  # (T,3) the start's world pelvis
+    kp2d: Tensor  # (T,75,2) pixels: 33 body, 21 left hand, 21 right hand
+    conf2d: Tensor  # (T,33) body keypoint weights (0 on frames without a body)
+    hconf: Tensor  # (T,42) hand keypoint weights (wrist-gated)
+    obs_rel: Tensor  # (T,33,3) mediapipe's metric body landmarks about the hips
+    vis3d: Tensor  # (T,33)
+    obs_h: Tensor  # (T,2,21,3) mediapipe's metric hand landmarks about the wrist
+    hweight: Tensor  # (T,2,21)
+    hand_prior_w: Tensor  # (T,2) weight of the relaxed-hand prior (higher where a hand is unseen)
+    r_w2c: Tensor  # (T,3,3)
+    t_w2c: Tensor  # (T,3) metres
+    contacts: Tensor  # (T,4) planted left heel, left toe, right heel, right toe
+    pinned: Tensor  # (T,) bool: frames whose pose the user pinned
+    pin_rot: Tensor  # (P,55,3,3) the pinned poses, in the order of the pinned frames
+    fps: float
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self.init_aa.shape[0])
+
+    def rows(self, rows: np.ndarray) -> FrameData:
+        """These frames only (rows into the clip, evenly spaced), at the frame rate of their spacing."""
+        idx = torch.as_tensor(rows, device=self.init_aa.device)
+        per_frame = {f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name not in ("pin_rot", "fps")}
+        which = torch.cumsum(self.pinned.long(), 0) - 1  # the pose of each pinned frame in pin_rot
+        pins = self.pin_rot[which[idx][per_frame["pinned"]]]
+        step = float(rows[1] - rows[0]) if len(rows) > 1 else 1.0
+        return FrameData(**per_frame, pin_rot=pins, fps=self.fps / step)
+
+
+class WholeBodyProblem:
+    """Per-frame offsets from the IK start (smoothed over time, so updates of neighbouring frames share gradients)
+    and the loss they are scored by. With `step` > 1 the loss can also be scored on phase p of the coarse grid
+    (frames p, p + step, ...), with temporal terms over its spacing."""
+
+    def __init__(self, rig: LandmarkRig, data: FrameData, settings: FitSettings, *, k: Tensor, relaxed: Tensor,
+                 limits: tuple[Tensor, Tensor], ground: float, step: int = 1):
+        self.rig, self.data, self.w, self.k, self.relaxed = rig, data, settings, k, relaxed
+        self.lo, self.hi = limits
+        self.ground, self.sigma = ground, settings.update_smooth
+        t = data.n_frames
+        z = data.init_aa.new_zeros
+        self.betas = z(10)
+        self.d_root, self.d_body, self.d_jaw, self.d_hands, self.d_pos = (
+            z(t, 1, 3), z(t, 21, 3), z(t, 1, 3), z(t, 30, 3), z(t, 3))
+        self.d_legs = z(t, len(LEGS), 3)  # the foot lock's (0 until then)
+        self._eyes = z(t, 2, 3)
+        self._leg_idx = torch.as_tensor(LEGS, device=data.init_aa.device)
+        self.phases = [(torch.as_tensor(rows, device=data.init_aa.device), data.rows(rows))
+                       for rows in (np.arange(p, t, step) for p in range(step))] if step > 1 else []
+        self.lock: dict[str, Tensor] = {}  # the foot lock's anchors (T,4,3) and weights (T,4), once it starts
+
+    @property
+    def lock_sigma(self) -> float:
+        """The legs' corrections spread wider, so holds starting and ending do not jerk."""
+        return 2.0 * self.sigma
+
+    @property
+    def global_params(self) -> list[Tensor]:
+        """What the global stage moves: root orientation, pelvis position and the clip's shape."""
+        return [self.d_root, self.d_pos, self.betas]
+
+    @property
+    def pose_params(self) -> list[Tensor]:
+        """What the main stage moves: the global ones, then body, jaw and hands."""
+        return [*self.global_params, self.d_body, self.d_jaw, self.d_hands]
+
+    def current(self) -> tuple[Tensor, Tensor]:
+        """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
+        delta = torch.cat([self.d_root, self.d_body, self.d_jaw, self._eyes, self.d_hands], dim=1)
+        pose = (self.data.init_aa + smooth_vectors(delta, self.sigma)).index_add(
+            1, self._leg_idx, smooth_vectors(self.d_legs, self.lock_sigma))
+        return pose, self.data.root_pos0 + smooth_vectors(self.d_pos, self.sigma)
+
+    def posed(self, phase: int | None = None) -> Posed:
+        """Every joint free: local rotations as axis-angle and matrices, and the rig's points, on every frame or
+        on coarse phase `phase`."""
+        aa, root_pos = self.current()
+        if phase is not None:
+            rows = self.phases[phase][0]
+            aa, root_pos = aa[rows], root_pos[rows]
+        rot = axis_angle_to_matrix(aa)
+        return aa, rot, self.rig(rot, root_pos, self.betas)
+
+    def root_mover(self) -> Mover:
+        """`posed` for a stage that moves only the root and the shape: the joints below the root are held as
+        they are now, so each evaluation turns one rotation per frame instead of running forward kinematics."""
+        with torch.no_grad():
+            aa_now, _ = self.current()
+            rot_now = axis_angle_to_matrix(aa_now)
+            held = [self.rig.held_below_root(rot_now[rows]) for rows, _ in self.phases]
+            held.append(self.rig.held_below_root(rot_now))  # held[-1]: every frame
+
+        def posed_root(phase: int | None) -> Posed:
+            aa_root = self.data.init_aa[:, :1] + smooth_vectors(self.d_root, self.sigma)
+            root_pos = self.data.root_pos0 + smooth_vectors(self.d_pos, self.sigma)
+            aa_rest, rot_rest = aa_now[:, 1:], rot_now[:, 1:]
+            if phase is not None:
+                rows = self.phases[phase][0]
+                aa_root, root_pos, aa_rest, rot_rest = aa_root[rows], root_pos[rows], aa_rest[rows], rot_rest[rows]
+            r_root = axis_angle_to_matrix(aa_root)
+            aa = torch.cat([aa_root, aa_rest], dim=1)
+            rot = torch.cat([r_root, rot_rest], dim=1)
+            return aa, rot, held[-1 if phase is None else phase].place(r_root[:, 0], root_pos, self.betas)
+        return posed_root
+
+    def legs_mover(self) -> Mover:
+        """`posed` for the foot lock, which moves only the legs: everything else is held as it is now, and each
+        evaluation runs forward kinematics of the 8 leg joints only (on every frame)."""
+        leg_idx = self._leg_idx
+        with torch.no_grad():
+            aa_now, root_now = self.current()
+            rot_now = axis_angle_to_matrix(aa_now)
+            held = self.rig.held_except(rot_now, root_now, self.betas, LEGS)
+            legs_without = aa_now[:, leg_idx] - smooth_vectors(self.d_legs, self.lock_sigma)
+
+        def posed_legs(phase: int | None) -> Posed:
+            if phase is not None:
+                raise ValueError("the foot lock is scored on every frame")
+            aa_legs = legs_without + smooth_vectors(self.d_legs, self.lock_sigma)
+            r_legs = axis_angle_to_matrix(aa_legs)
+            aa = aa_now.index_copy(1, leg_idx, aa_legs)
+            rot = rot_now.index_copy(1, leg_idx, r_legs)
+            return aa, rot, held.place(r_legs)
+        return posed_legs
+
+    def loss(self, pose: Mover, phase: int | None = None) -> tuple[Tensor, dict[str, float]]:
+        """The total loss of the pose `pose` gives, on every frame or on coarse phase `phase`, and each named
+        term's value."""
+        d, w = self.data if phase is None else self.phases[phase][1], self.w
+        t, fps = d.n_frames, d.fps
+        aa, rot, out = pose(phase)
+        body_aa, jaw_aa, hands_aa = aa[:, BODY], aa[:, JAW], aa[:, 25:].reshape(t, 2, 15, 3)
+        lm_c = to_camera(out.landmarks, d.r_w2c, d.t_w2c)  # (T,75,3): body, left hand, right hand
+        fit_2d = gmof(image_residual(lm_c, d.kp2d, self.k), w.sigma_2d)
+        terms: dict[str, Tensor] = {}
+        terms["body_2d"] = w.w_body_2d * weighted_mean(fit_2d[:, :33], d.conf2d)
+        terms["hand_2d"] = w.w_hand_2d * weighted_mean(fit_2d[:, 33:], d.hconf)
+        # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
+        lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
+        rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
+        terms["body_3d"] = w.w_body_3d * weighted_mean(gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d), d.vis3d)
+        rel_h = lmh_c - lmh_c[:, :, :1]
+        terms["hand_3d"] = w.w_hand_3d * weighted_mean(gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d), d.hweight)
+        terms["smooth_joints"] = w.w_smooth_joints * position_smoothness(out.joints, 2, fps)
+        terms["smooth_rot"] = w.w_smooth_rot * rotation_smoothness(rot, 2, fps)
+        terms["smooth_root"] = w.w_smooth_root * position_smoothness(out.joints[:, 0], 2, fps)  # the pelvis
+        terms["limits"] = w.w_limits * limit_penalty(body_aa, self.lo, self.hi).mean()
+        terms["pose_prior"] = w.w_pose_prior * (quadratic_prior(body_aa, torch.zeros_like(body_aa))
+                                                + quadratic_prior(jaw_aa, torch.zeros_like(jaw_aa)))
+        terms["hand_prior"] = w.w_hand_prior * sum(
+            quadratic_prior(hands_aa[:, s], self.relaxed[s], d.hand_prior_w[:, s]) for s in range(2))
+        terms["shape"] = w.w_shape * shape_prior(self.betas)
+        feet = out.landmarks_body[:, FOOT_POINTS]
+        pts = feet[:, :4]
+        if t > 1:
+            planted = d.contacts[1:] * d.contacts[:-1]
+            slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * planted * (fps / 30.0) ** 2
+            terms["contact"] = w.w_contact * (slide.mean() + (d.contacts * (pts[..., 1] - self.ground) ** 2).mean())
+        terms["ground"] = w.w_ground * (torch.relu(self.ground - feet[..., 1]) ** 2).mean()
+        if self.lock:
+            held = (self.lock["weights"] * ((pts - self.lock["anchors"]) ** 2).sum(-1)).sum()
+            terms["foot_lock"] = w.w_foot_lock * held / self.lock["weights"].sum().clamp_min(1.0)
+        if len(d.pin_rot):
+            terms["pins"] = w.w_pins * rotation_distance(rot[d.pinned], d.pin_rot).mean()
+        total = sum(terms.values())
+        return total, {name: float(v.detach()) for name, v in terms.items()}  # type: ignore[return-value]
