@@ -13,6 +13,7 @@ from backend.camera.types import CameraSolve
 from backend.fitting.wholebody.job import align_camera, load_pins
 from backend.fitting.wholebody.settings import FitSettings
 from backend.methods import registry
+from backend.settings import resolve
 from protocol.errors import BadRequest
 
 
@@ -63,3 +64,12 @@ def test_fit_is_registered_with_light_settings() -> None:
 def test_settings_module_imports_no_torch() -> None:
     code = "import sys, backend.fitting.wholebody.settings; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0
+
+
+@pytest.mark.parametrize(("override", "named"), [({"coarse_step": 0}, "coarse_step"),
+                                                 ({"fine_iterations": -1}, "fine_iterations"),
+                                                 ({"optimiser": "sgd"}, "optimiser")])
+def test_settings_no_solve_can_run_are_a_bad_request(override: dict, named: str) -> None:
+    with pytest.raises(BadRequest, match=named):
+        resolve(FitSettings, {}, override)
+    assert resolve(FitSettings, {}, {"coarse_step": 1, "fine_iterations": 0}).section("method").coarse_step == 1

@@ -44,3 +44,13 @@ class FitSettings:
     contact_speed: float = 0.3  # a foot point slower than this (body heights / s) in the image may be planted
     contact_height: float = 0.06  # ... and within this many body heights of the lowest foot point
     unseen_feet_stand: bool = True  # feet out of view are planted while the hips stay put (close-ups)
+
+    def __post_init__(self) -> None:
+        """Reject settings no solve can run with (a job reports them as a bad request naming the setting)."""
+        for name in ("iterations", "global_iterations", "fine_iterations", "foot_lock_iterations"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.coarse_step < 1:
+            raise ValueError(f"coarse_step must be 1 (every frame) or more, got {self.coarse_step}")
+        if self.optimiser not in ("adam", "lbfgs"):
+            raise ValueError(f"optimiser must be 'adam' or 'lbfgs', got {self.optimiser!r}")

@@ -173,7 +173,7 @@ def solve_fit(
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
         pinned=pinned, pin_rot=pin_rot, fps=float(obs.fps) if obs.fps > 0 else 30.0)
     adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
-    step = max(settings.coarse_step, 1) if adam and t >= 4 * settings.coarse_step else 1
+    step = settings.coarse_step if adam and t >= 4 * settings.coarse_step else 1
     problem = WholeBodyProblem(rig, frames, settings, k=k, relaxed=relaxed, limits=limit_table(device, dt),
                                ground=ground, step=step)
     lock_iterations = settings.foot_lock_iterations if (contacts_np > 0.5).any() else 0
