@@ -91,6 +91,7 @@ class WholeBodyProblem:
         self.d_root, self.d_body, self.d_jaw, self.d_hands, self.d_pos = (
             z(t, 1, 3), z(t, 21, 3), z(t, 1, 3), z(t, 30, 3), z(t, 3))
         self.d_legs = z(t, len(LEGS), 3)  # the foot lock's (0 until then)
+        self._legs_moved = False  # whether the foot lock has begun (until then d_legs is 0 and costs nothing)
         self._eyes = z(t, 2, 3)
         self._leg_idx = torch.as_tensor(LEGS, device=data.init_aa.device)
         self.phases = [(torch.as_tensor(rows, device=data.init_aa.device), data.rows(rows))
@@ -114,10 +115,12 @@ class WholeBodyProblem:
 
     def current(self) -> tuple[Tensor, Tensor]:
         """The pose (T,55,3) axis-angle and pelvis positions (T,3) for the present offsets."""
-        delta = torch.cat([self.d_root, self.d_body, self.d_jaw, self._eyes, self.d_hands], dim=1)
-        pose = (self.data.init_aa + smooth_vectors(delta, self.sigma)).index_add(
-            1, self._leg_idx, smooth_vectors(self.d_legs, self.lock_sigma))
-        return pose, self.data.root_pos0 + smooth_vectors(self.d_pos, self.sigma)
+        delta = torch.cat([self.d_root, self.d_body, self.d_jaw, self._eyes, self.d_hands, self.d_pos[:, None]], 1)
+        smoothed = smooth_vectors(delta, self.sigma)  # one smoothing for all: fewer operations a step
+        pose = self.data.init_aa + smoothed[:, :-1]
+        if self._legs_moved:
+            pose = pose.index_add(1, self._leg_idx, smooth_vectors(self.d_legs, self.lock_sigma))
+        return pose, self.data.root_pos0 + smoothed[:, -1]
 
     def posed(self, phase: int | None = None) -> Posed:
         """Every joint free: local rotations as axis-angle and matrices, and the rig's points, on every frame or
@@ -139,8 +142,9 @@ class WholeBodyProblem:
             held.append(self.rig.held_below_root(rot_now))  # held[-1]: every frame
 
         def posed_root(phase: int | None) -> Posed:
-            aa_root = self.data.init_aa[:, :1] + smooth_vectors(self.d_root, self.sigma)
-            root_pos = self.data.root_pos0 + smooth_vectors(self.d_pos, self.sigma)
+            smoothed = smooth_vectors(torch.cat([self.d_root, self.d_pos[:, None]], 1), self.sigma)
+            aa_root = self.data.init_aa[:, :1] + smoothed[:, :1]
+            root_pos = self.data.root_pos0 + smoothed[:, 1]
             aa_rest, rot_rest = aa_now[:, 1:], rot_now[:, 1:]
             if phase is not None:
                 rows = self.phases[phase][0]
@@ -160,6 +164,7 @@ class WholeBodyProblem:
             rot_now = axis_angle_to_matrix(aa_now)
             held = self.rig.held_except(rot_now, root_now, self.betas, LEGS)
             legs_without = aa_now[:, leg_idx] - smooth_vectors(self.d_legs, self.lock_sigma)
+        self._legs_moved = True
 
         def posed_legs(phase: int | None) -> Posed:
             if phase is not None:
