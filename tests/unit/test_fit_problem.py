@@ -36,13 +36,14 @@ def _frames(seed: int = 0) -> FrameData:
     pinned = torch.zeros(T, dtype=torch.bool)
     pinned[list(PINNED)] = True
     r_w2c = axis_angle_to_matrix(rnd(T, 3, scale=0.1))
+    contacts = (torch.rand(T, 4, generator=g) > 0.5).float()
     return FrameData(
         init_aa=rnd(T, 55, 3, scale=0.3), root_pos0=rnd(T, 3, scale=0.1), kp2d=rnd(T, 75, 2, scale=40.0) + 300.0,
         conf2d=torch.rand(T, 33, generator=g), hconf=torch.rand(T, 42, generator=g), obs_rel=rnd(T, 33, 3, scale=0.3),
         vis3d=torch.rand(T, 33, generator=g), obs_h=rnd(T, 2, 21, 3, scale=0.05),
         hweight=torch.rand(T, 2, 21, generator=g), hand_prior_w=1.0 + torch.rand(T, 2, generator=g),
         r_w2c=r_w2c, t_w2c=torch.tensor([0.0, 0.5, 3.0]).expand(T, 3).contiguous(),
-        contacts=(torch.rand(T, 4, generator=g) > 0.5).float(), pinned=pinned,
+        contacts=contacts, grounded=contacts * (torch.rand(T, 4, generator=g) > 0.5), pinned=pinned,
         pin_rot=axis_angle_to_matrix(rnd(len(PINNED), 55, 3, scale=0.3)), fps=30.0)
 
 

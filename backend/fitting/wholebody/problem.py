@@ -55,7 +55,9 @@ class FrameData:
     hand_prior_w: Tensor  # (T,2) weight of the relaxed-hand prior (higher where a hand is unseen)
     r_w2c: Tensor  # (T,3,3)
     t_w2c: Tensor  # (T,3) metres
-    contacts: Tensor  # (T,4) planted left heel, left toe, right heel, right toe
+    contacts: Tensor  # (T,4) planted left heel, left toe, right heel, right toe: they hold still
+    grounded: Tensor  # (T,4) those of them seen planted: held at ground height (unseen planted feet only
+    # robustly, see FitSettings.unseen_ground_sigma)
     pinned: Tensor  # (T,) bool: frames whose pose the user pinned
     pin_rot: Tensor  # (P,55,3,3) the pinned poses, in the order of the pinned frames
     fps: float
@@ -208,7 +210,9 @@ class WholeBodyProblem:
         if t > 1:
             planted = d.contacts[1:] * d.contacts[:-1]
             slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * planted * (fps / 30.0) ** 2
-            terms["contact"] = w.w_contact * (slide.mean() + (d.contacts * (pts[..., 1] - self.ground) ** 2).mean())
+            height = pts[..., 1] - self.ground
+            unseen = (d.contacts - d.grounded) * gmof(height, w.unseen_ground_sigma)
+            terms["contact"] = w.w_contact * (slide.mean() + (d.grounded * height ** 2 + unseen).mean())
         terms["ground"] = w.w_ground * (torch.relu(self.ground - feet[..., 1]) ** 2).mean()
         if self.lock:
             held = (self.lock["weights"] * ((pts - self.lock["anchors"]) ** 2).sum(-1)).sum()

@@ -38,6 +38,7 @@ Progress = Callable[[str, float, str], None]
 FINGERS = (LEFT_HAND_JOINTS, RIGHT_HAND_JOINTS)
 WRISTS = (JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"])
 INIT_SHARE = 0.03  # share of the stage's progress bar taken by the initialisation
+GROUND_TRUST = 0.25  # metres the body's lowest foot may sit (10th percentile) off the camera's ground plane
 
 
 @dataclass
@@ -154,9 +155,14 @@ def solve_fit(
     with torch.no_grad():
         init_out = rig(local, root_pos0)
     feet_y0 = init_out.landmarks_body[:, list(mp.FOOT_LANDMARKS), 1].cpu().numpy()
+    if ground_known and abs(_ground_height(feet_y0, body_valid)) > GROUND_TRUST:
+        # the camera's plane is not where the body stands (a wall, or a scale it disagrees with): held to it, the
+        # feet would drag the whole body off its image evidence, so the body's own feet tell the ground instead
+        ground_known = False
     ground = 0.0 if ground_known else _ground_height(feet_y0, body_valid)
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
                                        height_thresh=settings.contact_height)
+    grounded = tt(contacts_np)  # feet seen planted: on the ground as well as still
     if settings.unseen_feet_stand:
         contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
                                            speed_thresh=settings.contact_speed)
@@ -171,7 +177,7 @@ def solve_fit(
         obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
         obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
-        pinned=pinned, pin_rot=pin_rot, fps=float(obs.fps) if obs.fps > 0 else 30.0)
+        grounded=grounded, pinned=pinned, pin_rot=pin_rot, fps=float(obs.fps) if obs.fps > 0 else 30.0)
     adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
     step = settings.coarse_step if adam and t >= 4 * settings.coarse_step else 1
     problem = WholeBodyProblem(rig, frames, settings, k=k, relaxed=relaxed, limits=limit_table(device, dt),
