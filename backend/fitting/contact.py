@@ -1,4 +1,5 @@
-"""Foot-contact detection from 2D keypoints: a foot point that stays put in the image and is low is planted."""
+"""Foot contacts and the ground: a foot point that stays put in the image and is low is planted; planted feet
+tell the ground's height."""
 
 from __future__ import annotations
 
@@ -110,3 +111,25 @@ def contact_anchors(points: np.ndarray, contacts: np.ndarray, threshold: float =
                 anchors[start:stop, k] = points[start:stop, k].mean(axis=0)
                 weights[start:stop, k] = contacts[start:stop, k]
     return anchors, weights
+
+
+def ground_height(feet_y: np.ndarray, valid: np.ndarray) -> float:
+    """Ground height from foot-point heights (T,F): the 10th percentile of each frame's lowest point."""
+    low = feet_y.min(axis=1)[valid]
+    return float(np.percentile(low, 10.0)) if low.size else 0.0
+
+
+def ground_track(feet_y: np.ndarray, planted: np.ndarray, valid: np.ndarray, fps: float, seconds: float = 1.0,
+                 prior: float = 0.02) -> np.ndarray:
+    """(T,) ground height under the body: the lowest foot point of frames with a foot seen planted, averaged over
+    `seconds` (Gaussian sigma), so it follows a floor that looks sloped in the world (a static camera looking down,
+    whose world is level with the camera); the clip's one height (`ground_height`) takes over where fewer than a
+    `prior` share of the frames nearby have a foot seen planted.
+    feet_y (T,F) foot point heights, planted (T,4) seen contacts, valid (T,) frames with a body."""
+    flat = ground_height(feet_y, valid)
+    w = planted.max(axis=1) * valid
+    low = np.where(valid, feet_y.min(axis=1), 0.0)
+    sigma = seconds * fps
+    num = gaussian_filter1d(w * low, sigma, mode="nearest")
+    den = gaussian_filter1d(w, sigma, mode="nearest")
+    return (num + prior * flat) / (den + prior)

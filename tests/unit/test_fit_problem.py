@@ -43,14 +43,15 @@ def _frames(seed: int = 0) -> FrameData:
         vis3d=torch.rand(T, 33, generator=g), obs_h=rnd(T, 2, 21, 3, scale=0.05),
         hweight=torch.rand(T, 2, 21, generator=g), hand_prior_w=1.0 + torch.rand(T, 2, generator=g),
         r_w2c=r_w2c, t_w2c=torch.tensor([0.0, 0.5, 3.0]).expand(T, 3).contiguous(),
-        contacts=contacts, grounded=contacts * (torch.rand(T, 4, generator=g) > 0.5), pinned=pinned,
+        contacts=contacts, grounded=contacts * (torch.rand(T, 4, generator=g) > 0.5), ground=rnd(T, scale=0.05) - 0.9,
+        pinned=pinned,
         pin_rot=axis_angle_to_matrix(rnd(len(PINNED), 55, 3, scale=0.3)), fps=30.0)
 
 
 def _problem(rig: LandmarkRig, data: FrameData, step: int) -> WholeBodyProblem:
     relaxed = torch.stack([relaxed_hand_pose("left"), relaxed_hand_pose("right")])
     return WholeBodyProblem(rig, data, FitSettings(), k=torch.tensor([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]),
-                            relaxed=relaxed, limits=limit_table("cpu", torch.float32), ground=-0.9, step=step)
+                            relaxed=relaxed, limits=limit_table("cpu", torch.float32), step=step)
 
 
 def test_rows_keep_their_pins_and_the_frame_rate_of_their_spacing() -> None:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from backend.fitting.contact import contact_anchors, detect_foot_contacts, unseen_feet_standing
+from backend.fitting.contact import (
+    contact_anchors,
+    detect_foot_contacts,
+    ground_height,
+    ground_track,
+    unseen_feet_standing,
+)
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
@@ -252,3 +258,19 @@ def test_joint_confidence_maps_landmarks_to_joints() -> None:
     assert conf[0, JOINT_INDEX["left_index2"]] == pytest.approx(0.6)
     assert conf[0, JOINT_INDEX["right_index2"]] == 0.0
     assert conf[1].max() == 0.0
+
+
+def test_ground_track_follows_a_sloped_floor_where_feet_are_seen_planted() -> None:
+    t = 300
+    feet = np.linspace(0.0, 1.5, t)[:, None] + np.array([0.0, 0.1, 0.02, 0.3])  # lowest point climbs 1.5 m
+    valid = np.ones(t, bool)
+    planted = np.zeros((t, 4))
+    planted[:200, 0] = 1.0  # seen planted on the first 200 frames only
+    track = ground_track(feet, planted, valid, fps=30.0, seconds=1.0)
+    err = np.abs(track[40:140] - feet[40:140, 0])  # the floor climbs 0.5 m over these frames
+    assert err.max() < 0.03 and np.abs(ground_height(feet, valid) - feet[40:140, 0]).max() > 0.5
+    assert track[-1] == pytest.approx(ground_height(feet, valid), abs=0.02)  # far from planted frames: one height
+    assert ground_height(feet, valid) == pytest.approx(np.percentile(feet[:, 0], 10.0))
+    no_contacts = ground_track(feet, np.zeros((t, 4)), valid, fps=30.0)
+    np.testing.assert_allclose(no_contacts, ground_height(feet, valid))
+

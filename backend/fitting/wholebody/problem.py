@@ -58,6 +58,7 @@ class FrameData:
     contacts: Tensor  # (T,4) planted left heel, left toe, right heel, right toe: they hold still
     grounded: Tensor  # (T,4) those of them seen planted: held at ground height (unseen planted feet only
     # robustly, see FitSettings.unseen_ground_sigma)
+    ground: Tensor  # (T,) ground height under the body (world y)
     pinned: Tensor  # (T,) bool: frames whose pose the user pinned
     pin_rot: Tensor  # (P,55,3,3) the pinned poses, in the order of the pinned frames
     fps: float
@@ -83,10 +84,10 @@ class WholeBodyProblem:
     (frames p, p + step, ...), with temporal terms over its spacing."""
 
     def __init__(self, rig: LandmarkRig, data: FrameData, settings: FitSettings, *, k: Tensor, relaxed: Tensor,
-                 limits: tuple[Tensor, Tensor], ground: float, step: int = 1):
+                 limits: tuple[Tensor, Tensor], step: int = 1):
         self.rig, self.data, self.w, self.k, self.relaxed = rig, data, settings, k, relaxed
         self.lo, self.hi = limits
-        self.ground, self.sigma = ground, settings.update_smooth
+        self.sigma = settings.update_smooth
         t = data.n_frames
         z = data.init_aa.new_zeros
         self.betas = z(10)
@@ -210,10 +211,10 @@ class WholeBodyProblem:
         if t > 1:
             planted = d.contacts[1:] * d.contacts[:-1]
             slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * planted * (fps / 30.0) ** 2
-            height = pts[..., 1] - self.ground
+            height = pts[..., 1] - d.ground[:, None]
             unseen = (d.contacts - d.grounded) * gmof(height, w.unseen_ground_sigma)
             terms["contact"] = w.w_contact * (slide.mean() + (d.grounded * height ** 2 + unseen).mean())
-        terms["ground"] = w.w_ground * (torch.relu(self.ground - feet[..., 1]) ** 2).mean()
+        terms["ground"] = w.w_ground * (torch.relu(d.ground[:, None] - feet[..., 1]) ** 2).mean()
         if self.lock:
             held = (self.lock["weights"] * ((pts - self.lock["anchors"]) ** 2).sum(-1)).sum()
             terms["foot_lock"] = w.w_foot_lock * held / self.lock["weights"].sum().clamp_min(1.0)

@@ -18,7 +18,14 @@ from torch import Tensor
 
 from backend.camera.types import CameraSolve
 from backend.fitting import mapping as mp
-from backend.fitting.contact import body_scale_px, contact_anchors, detect_foot_contacts, unseen_feet_standing
+from backend.fitting.contact import (
+    body_scale_px,
+    contact_anchors,
+    detect_foot_contacts,
+    ground_height,
+    ground_track,
+    unseen_feet_standing,
+)
 from backend.fitting.ik import solve_ik
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import limit_table
@@ -38,6 +45,7 @@ Progress = Callable[[str, float, str], None]
 FINGERS = (LEFT_HAND_JOINTS, RIGHT_HAND_JOINTS)
 WRISTS = (JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"])
 INIT_SHARE = 0.03  # share of the stage's progress bar taken by the initialisation
+GROUND_SECONDS = 1.0  # time scale (Gaussian sigma, s) of the ground height under the body
 GROUND_TRUST = 0.25  # metres the body's lowest foot may sit (10th percentile) off the camera's ground plane
 
 
@@ -75,10 +83,9 @@ def _wrist_gate(obs: Observations, share: float) -> np.ndarray:
     return out * obs.hand_valid
 
 
-def _ground_height(feet_y: np.ndarray, valid: np.ndarray) -> float:
-    """Ground height from foot-point heights (T,F): the 10th percentile of each frame's lowest point."""
-    low = feet_y.min(axis=1)[valid]
-    return float(np.percentile(low, 10.0)) if low.size else 0.0
+def fps_of(obs: Observations) -> float:
+    """The clip's frame rate (30 when unknown)."""
+    return float(obs.fps) if obs.fps > 0 else 30.0
 
 
 def solve_fit(
@@ -155,14 +162,17 @@ def solve_fit(
     with torch.no_grad():
         init_out = rig(local, root_pos0)
     feet_y0 = init_out.landmarks_body[:, list(mp.FOOT_LANDMARKS), 1].cpu().numpy()
-    if ground_known and abs(_ground_height(feet_y0, body_valid)) > GROUND_TRUST:
+    if ground_known and abs(ground_height(feet_y0, body_valid)) > GROUND_TRUST:
         # the camera's plane is not where the body stands (a wall, or a scale it disagrees with): held to it, the
         # feet would drag the whole body off its image evidence, so the body's own feet tell the ground instead
         ground_known = False
-    ground = 0.0 if ground_known else _ground_height(feet_y0, body_valid)
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
                                        height_thresh=settings.contact_height)
     grounded = tt(contacts_np)  # feet seen planted: on the ground as well as still
+    if ground_known:
+        ground = np.zeros(t)
+    else:  # the ground under the body, following a floor the world has on a slope (a static camera looking down)
+        ground = ground_track(feet_y0, contacts_np, body_valid, fps_of(obs), GROUND_SECONDS)
     if settings.unseen_feet_stand:
         contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
                                            speed_thresh=settings.contact_speed)
@@ -177,11 +187,11 @@ def solve_fit(
         obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
         obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
-        grounded=grounded, pinned=pinned, pin_rot=pin_rot, fps=float(obs.fps) if obs.fps > 0 else 30.0)
+        grounded=grounded, ground=tt(ground), pinned=pinned, pin_rot=pin_rot, fps=fps_of(obs))
     adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
     step = settings.coarse_step if adam and t >= 4 * settings.coarse_step else 1
     problem = WholeBodyProblem(rig, frames, settings, k=k, relaxed=relaxed, limits=limit_table(device, dt),
-                               ground=ground, step=step)
+                               step=step)
     lock_iterations = settings.foot_lock_iterations if (contacts_np > 0.5).any() else 0
     stages = [settings.global_iterations, settings.iterations, lock_iterations]
     n_total = max(sum(stages), 1)
@@ -227,7 +237,7 @@ def solve_fit(
         full_pose = matrix_to_axis_angle(rot)  # canonical: angles in [0, pi]
         out = rig(rot, root_pos, betas)
         feet_y = out.landmarks_body[:, list(mp.FOOT_LANDMARKS), 1].cpu().numpy()
-        shift = 0.0 if ground_known else _ground_height(feet_y, body_valid)
+        shift = 0.0 if ground_known else ground_height(feet_y, body_valid)
         up = torch.tensor([0.0, 1.0, 0.0], dtype=dt, device=device)
         root_w = root_pos - shift * up
         t_final = t_w2c + shift * r_w2c[:, :, 1]
