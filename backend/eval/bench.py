@@ -385,8 +385,12 @@ def hand_jitter(joints: np.ndarray, fps: float, valid: np.ndarray) -> float:
     return _nanmean(out)
 
 
-def score_video(solved: Solved | None, obs: Any, result: Any | None) -> dict[str, float]:
-    """What can be measured on a video without ground truth, for a method (solved) or the mediapipe baseline."""
+def score_video(solved: Solved | None, obs: Any, result: Any | None, detections: Any | None = None) -> dict[str, float]:
+    """What can be measured on a video without ground truth, for a method (solved) or the mediapipe baseline.
+
+    `detections`: the observations the method itself solved from (its preset's perception settings), which its
+    2D reprojection error is measured against; `obs` (the baseline's) when None. With other perception settings
+    a method may follow another person in a crowd, and against the baseline's detections it would score that."""
     valid = np.asarray(obs.body_valid, bool)
     hands_seen = np.asarray(obs.hand_valid, bool)
     if solved is None:
@@ -411,7 +415,9 @@ def score_video(solved: Solved | None, obs: Any, result: Any | None) -> dict[str
         feet = solved.joints_world[:, list(M.FOOT_JOINTS)]
         out["foot_skating"] = _metric(lambda: M.foot_sliding(feet, foot_contacts(feet, obs.fps)))
         if solved.landmarks_world is not None and result.camera is not None and same:
-            out["reproj_px"] = reprojection_px(solved.landmarks_world, result.camera, obs.body_kp2d, valid)
+            seen = obs if detections is None else detections
+            out["reproj_px"] = reprojection_px(solved.landmarks_world, result.camera, seen.body_kp2d,
+                                               np.asarray(seen.body_valid, bool))
     body_ok = np.isfinite(solved.joints_world[:, BODY_SUBSET]).all(axis=(1, 2)) if solved.has_body else ~all_frames
     out["coverage_body"] = float(body_ok.mean())
     out["coverage_left"] = float(solved.hand_valid[:, 0].mean())
@@ -528,11 +534,11 @@ def _failed(columns: Sequence[Column], error: VidrigError) -> RowRun:
 
 
 def _score_preset(clip: BenchClip, preset: str, result: Any, row: RowRun, obs: Any, gt_all: GroundTruth | None,
-                  models_dir: str | None) -> None:
+                  models_dir: str | None, own_obs: Any) -> None:
     """Fill a preset's metrics on one clip (ground-truth columns when there is ground truth, else video columns)."""
     solved = solved_joints(result, models_dir)
     if gt_all is None:
-        row.metrics = score_video(solved, obs, result)
+        row.metrics = score_video(solved, obs, result, own_obs)
     else:
         frame_idx = [int(i) for i in obs.frame_indices]
         if [int(i) for i in result.meta.frame_indices] != frame_idx:
@@ -577,7 +583,8 @@ def bench_clip(clip: BenchClip, options: BenchOptions, cache: TimedStageCache, l
     for preset in options.presets:
         try:
             result, row = _run_preset(video, preset, options, cache, log)
-            _score_preset(clip, preset, result, row, obs, gt_all, options.models_dir)
+            own = _observations(video, preset, options, cache)[0] if gt_all is None else obs
+            _score_preset(clip, preset, result, row, obs, gt_all, options.models_dir, own)
         except VidrigError as exc:
             log(f"bench: {video.name} / {preset} failed: {exc}")
             row = _failed(columns, exc)

@@ -261,6 +261,11 @@ def test_video_scores_without_ground_truth() -> None:
     assert scores["jitter"] == pytest.approx(0.0, abs=1e-9)
     assert scores["hand_jitter"] == pytest.approx(0.0, abs=1e-9)  # a hand sliding as a whole does not jitter
     assert scores["coverage_body"] == 1.0
+    # Against the detections the method solved from (its own perception), not the baseline's.
+    own = np.zeros((frames, 33, 3))
+    own[..., 0], own[..., 1], own[..., 2] = 100.0, 62.0, 1.0  # 12 px off
+    theirs = SimpleNamespace(body_kp2d=own, body_valid=np.ones(frames, bool))
+    assert bench.score_video(solved, obs, SimpleNamespace(camera=camera), theirs)["reproj_px"] == pytest.approx(12.0)
 
 
 def test_a_failing_preset_gets_an_error_row_and_the_others_still_score(monkeypatch: pytest.MonkeyPatch,
