@@ -25,7 +25,7 @@ from backend.fitting.losses import (
     weighted_mean,
 )
 from backend.fitting.priors import quadratic_prior
-from backend.fitting.rig import LandmarkRig, RigOutput
+from backend.fitting.rig import HeldPose, LandmarkRig, RigOutput
 from backend.geometry.rotations import axis_angle_to_matrix
 from protocol.skeleton import JOINT_INDEX
 
@@ -141,8 +141,8 @@ class WholeBodyProblem:
         with torch.no_grad():
             aa_now, _ = self.current()
             rot_now = axis_angle_to_matrix(aa_now)
-            held = [self.rig.held_below_root(rot_now[rows]) for rows, _ in self.phases]
-            held.append(self.rig.held_below_root(rot_now))  # held[-1]: every frame
+            every = self.rig.held_below_root(rot_now)
+            held = [HeldPose(every.base[rows], every.shape_dirs[:, rows]) for rows, _ in self.phases] + [every]
 
         def posed_root(phase: int | None) -> Posed:
             smoothed = smooth_vectors(torch.cat([self.d_root, self.d_pos[:, None]], 1), self.sigma)

@@ -12,8 +12,9 @@ class FitSettings:
 
     iterations: int = 100  # Adam steps on the full pose after the global stage (200 scored the same on smoke)
     global_iterations: int = 40  # Adam steps on root, translation and shape only
-    coarse_step: int = 2  # the global stage and the full stage's first steps see every coarse_step-th frame
-    # (half the cost a step; offsets then carried to every frame by interpolation); 1 = every frame throughout
+    coarse_step: int = 2  # the global stage and the full stage's first steps score one phase of every
+    # coarse_step-th frame in turn (1/coarse_step the cost a step; the smoothed offsets move the frames between);
+    # 1 = every frame throughout
     fine_iterations: int = 40  # the full stage's last steps, on every frame
     lr: float = 0.01  # Adam learning rate (radians / metres per step); L-BFGS uses its line search instead
     shape_lr_scale: float = 5.0  # the one shape of the clip moves this many times faster than per-frame values
