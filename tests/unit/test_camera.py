@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from backend.camera import CameraSettings, CameraSolve, intrinsics, solve_frames
-from backend.camera.bundle import BAProblem, bundle_adjust, reprojection_errors
+from backend.camera.bundle import BAProblem, _skew, bundle_adjust, left_jacobian, reprojection_errors
 from backend.camera.geometry import angular_velocity, bearings, fit_rotation, kabsch, rotation_parallax
 from backend.camera.intrinsics import focal_from_35mm, focal_from_fov, metadata_focal_35mm
 from backend.camera.solve import _Progress, _world_alignment, fit_ground_plane, plausible_path, static_motion_px
@@ -210,6 +210,35 @@ def test_bundle_adjustment_refines_the_focal_length():
     out = bundle_adjust(prob, K_guess, f_scale=1.0, max_nfev=100)
     assert 430.0 * out.focal_scale == pytest.approx(500.0, rel=0.01)
     assert np.median(reprojection_errors(out, K_guess)) < 0.05
+
+
+def test_left_jacobian_matches_finite_differences():
+    """R(w + d) p = R(w) p - [R(w) p]x J_l(w) d to first order, the derivative the bundle adjustment uses."""
+    rng = np.random.default_rng(8)
+    for w in (np.zeros(3), np.array([0.3, -1.2, 2.0]), rng.normal(0, 1, 3)):
+        p = rng.normal(0, 1, 3)
+        Rp = Rotation.from_rotvec(w).apply(p)
+        J = -_skew(Rp[None])[0] @ left_jacobian(w[None])[0]
+        num = np.column_stack(
+            [
+                (Rotation.from_rotvec(w + h).apply(p) - Rotation.from_rotvec(w - h).apply(p)) / 2e-6
+                for h in np.eye(3) * 1e-6
+            ]
+        )
+        np.testing.assert_allclose(J, num, atol=1e-7)
+
+
+def test_bundle_adjustment_leaves_points_behind_a_camera_out():
+    """Points behind a camera (a bad triangulation) have clamped projections; the solve still converges."""
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    rng = np.random.default_rng(9)
+    prob, cams = _ba_problem(rng, K)
+    prob.points[:4, 2] = -3.0  # behind every camera
+    prob.cams[1:] += rng.normal(0, 0.01, prob.cams[1:].shape)
+    out = bundle_adjust(prob, K, f_scale=1.0, max_nfev=50)
+    np.testing.assert_allclose(out.cams, cams, atol=1e-4)
+    np.testing.assert_array_equal(out.points[:4], prob.points[:4])  # left as they were, for the caller to drop
+    assert np.median(reprojection_errors(out, K)) < 1e-3
 
 
 def test_empty_and_single_frame_clips():
