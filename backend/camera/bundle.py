@@ -3,7 +3,8 @@ with analytic Jacobians and a robust (soft-L1) loss.
 
 The points' normal equations are block-diagonal (3x3 per point), so each step eliminates them and solves only
 the small dense system of the cameras (and the focal length); a step costs a few vectorised passes over the
-observations instead of an iterative sparse solve.
+observations and two sparse products instead of an iterative sparse solve. The camera-point coupling is kept
+sparse, so memory grows with the observations, not with how many keyframes see each point.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import sparse
 from scipy.spatial.transform import Rotation
 
 FOCAL_RANGE = (0.6, 1.7)  # a refined focal length stays within these factors of the initial guess
@@ -99,17 +101,11 @@ class _Solver:
             free.append(np.array([self.nc_all - 1]))
         self.free = np.concatenate(free).astype(np.int64)
         self.pair = prob.scale_pair if not prob.rotation_only else None
-        # observation pairs that see the same point: where the points' elimination couples cameras
-        order = np.argsort(prob.pt_idx, kind="stable")
-        counts = np.bincount(prob.pt_idx, minlength=len(prob.points))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        k = counts[prob.pt_idx[order]]
-        a = np.repeat(order, k)
-        offsets = np.arange(len(a)) - np.repeat(np.cumsum(k) - k, k)
-        b = order[np.repeat(starts[prob.pt_idx[order]], k) + offsets]
-        self.co_a, self.co_b = a, b
-        self.co_flat = (self.cols[a][:, :, None] * self.nc_all + self.cols[b][:, None, :]).ravel()
         self.self_flat = (self.cols[:, :, None] * self.nc_all + self.cols[:, None, :]).ravel()
+        # where each observation's camera-point coupling (q,3) goes in the sparse (nc_all, 3 n_p) matrix W
+        q = self.cols.shape[1]
+        self.w_rows = np.broadcast_to(self.cols[:, :, None], (n_o, q, 3)).ravel()
+        self.w_cols = np.broadcast_to((3 * prob.pt_idx[:, None] + np.arange(3))[:, None, :], (n_o, q, 3)).ravel()
 
     # ---- state <-> residuals ----------------------------------------------------------------------
     def residuals(self, cams: np.ndarray, pts: np.ndarray, logf: float) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +159,7 @@ class _Solver:
     # ---- normal equations -------------------------------------------------------------------------
     def normal_equations(self, cams: np.ndarray, pts: np.ndarray, logf: float, active: np.ndarray):
         """Weighted normal equations split for the Schur complement: camera block U (dense), point blocks V
-        (n_p,3,3), the couplings Y per observation (n_o,q,3) and the gradients g_c, g_p."""
+        (n_p,3,3), the camera-point coupling W (sparse, nc_all x 3 n_p) and the gradients g_c, g_p."""
         p, K = self.prob, self.K
         fs = float(np.exp(logf))
         n_p = len(pts)
@@ -193,7 +189,7 @@ class _Solver:
         V = V.reshape(n_p, 3, 3)
         g_p = np.bincount((p.pt_idx[:, None] * 3 + np.arange(3)).ravel(), (JpwT @ r[:, :, None]).ravel(), n_p * 3)
         g_p = g_p.reshape(n_p, 3)
-        Y = EwT @ Jp  # (n_o,q,3)
+        W = sparse.csr_matrix(((EwT @ Jp).ravel(), (self.w_rows, self.w_cols)), shape=(N, 3 * n_p))
         if self.pair is not None:
             res = self._pair_residual(cams)
             jac = self._pair_gradient(cams)
@@ -213,28 +209,25 @@ class _Solver:
             wf = float(_irls_weights(np.array(res), self.f))
             U[-1, -1] += wf * jf * jf
             g_c[-1] += wf * res * jf
-        return U, V, Y, g_c, g_p
+        return U, V, W, g_c, g_p
 
-    def step(self, U, V, Y, g_c, g_p, lam: float) -> tuple[np.ndarray, np.ndarray, float]:
+    def step(self, U, V, W, g_c, g_p, lam: float) -> tuple[np.ndarray, np.ndarray, float]:
         """The damped Gauss-Newton step at damping lam (cameras over all columns, zero for fixed ones; points)
         and the decrease of the cost its local quadratic model predicts."""
-        p = self.prob
         n_p = len(V)
         Vd = V + lam * V * np.eye(3) + 1e-9 * (1.0 + np.trace(V, axis1=1, axis2=2))[:, None, None] * np.eye(3)
         Vinv = np.linalg.inv(Vd)
-        Z = Y @ Vinv[p.pt_idx]  # Y V^-1 per observation
+        Z = W @ sparse.bsr_matrix((Vinv, np.arange(n_p), np.arange(n_p + 1)), shape=(3 * n_p, 3 * n_p))
         N = self.nc_all
-        S = U + lam * np.diag(np.diag(U))
-        S -= np.bincount(self.co_flat, (Z[self.co_a] @ Y[self.co_b].transpose(0, 2, 1)).ravel(), N * N).reshape(N, N)
-        rhs = -g_c + np.bincount(self.cols.ravel(), (Z @ g_p[p.pt_idx][:, :, None]).ravel(), N)
+        S = U + lam * np.diag(np.diag(U)) - (Z @ W.T).toarray()
+        rhs = -g_c + Z @ g_p.ravel()
         f = self.free
         Sf = S[np.ix_(f, f)]
         Sf += 1e-12 * (1.0 + np.abs(np.diag(Sf)).max(initial=0.0)) * np.eye(len(f))
         dc = np.zeros(N)
         if len(f):
             dc[f] = np.linalg.solve(Sf, rhs[f])
-        back = (Y.transpose(0, 2, 1) @ dc[self.cols][:, :, None])[..., 0]
-        coupled = np.stack([np.bincount(p.pt_idx, back[:, k], n_p) for k in range(3)], axis=1)
+        coupled = (W.T @ dc).reshape(n_p, 3)
         dp = (Vinv @ (-g_p - coupled)[:, :, None])[..., 0]
         damped = dc @ (np.diag(U) * dc) + np.sum(dp**2 * np.diagonal(V, axis1=1, axis2=2))
         predicted = 0.5 * (lam * damped - dc @ g_c - np.sum(dp * g_p))
@@ -269,10 +262,10 @@ def bundle_adjust(
     while evals < max_nfev:
         if tick is not None:
             tick()
-        U, V, Y, g_c, g_p = solver.normal_equations(cams, pts, logf, active)
+        U, V, W, g_c, g_p = solver.normal_equations(cams, pts, logf, active)
         accepted = False
         while evals < max_nfev and not accepted:
-            dc, dp, predicted = solver.step(U, V, Y, g_c, g_p, lam)
+            dc, dp, predicted = solver.step(U, V, W, g_c, g_p, lam)
             cand = solver.apply(cams, pts, logf, dc, dp)
             new_cost = solver.cost(*cand, active)
             evals += 1
