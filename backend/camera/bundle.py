@@ -16,6 +16,8 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial.transform import Rotation
 
+from backend.camera.geometry import center
+
 FOCAL_RANGE = (0.6, 1.7)  # a refined focal length stays within these factors of the initial guess
 FOCAL_PRIOR_LOG_SIGMA = 0.3  # weak prior on log(f / f0), so that motion that cannot reveal f leaves it alone
 PAIR_WEIGHT = 100.0  # residual scale of the scale gauge |C_i - C_j| = d
@@ -139,16 +141,15 @@ class _Solver:
 
     def _pair_residual(self, cams: np.ndarray) -> float:
         i, j, d = self.pair  # type: ignore[misc]
-        ci = -Rotation.from_rotvec(cams[i, :3]).inv().apply(cams[i, 3:])
-        cj = -Rotation.from_rotvec(cams[j, :3]).inv().apply(cams[j, 3:])
-        return PAIR_WEIGHT * (float(np.linalg.norm(ci - cj)) - d)
+        R = Rotation.from_rotvec(cams[[i, j], :3]).as_matrix()
+        return PAIR_WEIGHT * (float(np.linalg.norm(center(R[0], cams[i, 3:]) - center(R[1], cams[j, 3:]))) - d)
 
     def _pair_gradient(self, cams: np.ndarray) -> np.ndarray:
         """(nc_all,) derivative of the gauge residual: a centre C = -R^T t moves by -R^T [t]x J_l dw and -R^T dt."""
         i, j, _ = self.pair  # type: ignore[misc]
         R = Rotation.from_rotvec(cams[[i, j], :3]).as_matrix()
-        C = -np.einsum("kji,kj->ki", R, cams[[i, j], 3:])
-        u = (C[0] - C[1]) / max(float(np.linalg.norm(C[0] - C[1])), 1e-12)
+        gap = center(R[0], cams[i, 3:]) - center(R[1], cams[j, 3:])
+        u = gap / max(float(np.linalg.norm(gap)), 1e-12)
         g = np.zeros(self.nc_all)
         for k, (c, sign) in enumerate(((i, 1.0), (j, -1.0))):
             d_rot = -R[k].T @ _skew(cams[c, 3:][None])[0] @ left_jacobian(cams[c, :3][None])[0]
