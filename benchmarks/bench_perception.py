@@ -1,9 +1,11 @@
-"""Perception speed at 720p per stage (decode, Holistic, Hands, whole stage) and coverage on real clips.
+"""Perception speed at 720p per part (decode, Pose, palm detector, hand tracker, whole stage) and coverage.
 
 Run from the repo root: .venv/bin/python -m benchmarks.bench_perception [--frames 120] [--json F] [--no-coverage]
 The 720p clip is made from opencv-doc's Megamind.avi (upscaled and cropped to 1280x720); the coverage clips
 are opencv-doc's vtest.avi and Megamind.avi (apt-get install opencv-doc). The whole stage is timed with the
-Hands worker process already started, as a running backend keeps it between jobs; its CPU is counted apart.
+hand worker process already started, as a running backend keeps it between jobs; its CPU is counted apart.
+The hand tracker alone is fed the pose's arms and the palm regions of every frame (the stage runs the palm
+detector only while hands are missing).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import cv2
 import numpy as np
 
 from backend.perception import PerceptionSettings, detect
-from backend.perception.runners import BodyRunner, HandsRunner
+from backend.perception.hand_tracker import PalmDetector
+from backend.perception.runners import BodyRunner, HandsRunner, arm_points
 from backend.perception.views import full_view
 from backend.video import iter_frames
 
@@ -52,7 +55,7 @@ def make_720p(source: Path, out: Path, frames: int) -> Path:
 
 
 class _Clock:
-    """Wall time and CPU time (this process, plus its child processes: the Hands worker) since creation."""
+    """Wall time and CPU time (this process, plus its child processes: the hand worker) since creation."""
 
     def __init__(self) -> None:
         self.wall = time.perf_counter()
@@ -69,7 +72,7 @@ class _Clock:
 
 
 def _children_cpu() -> float:
-    """User + system CPU seconds of this process's children: the finished ones, and the running ones (the Hands
+    """User + system CPU seconds of this process's children: the finished ones, and the running ones (the hand
     worker outlives each job, kept for the next) from /proc."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     running = 0
@@ -83,37 +86,42 @@ def _children_cpu() -> float:
 
 
 def stage_speeds(clip: Path, settings: PerceptionSettings) -> dict[str, dict[str, float]]:
-    """Speed of decoding, Holistic alone, Hands alone and the whole stage (default, and with body_model=pose)."""
+    """Speed of decoding, Pose alone, the palm detector alone, the hand tracker alone and the whole stage."""
     clock = _Clock()
     frames = [f.image for f in iter_frames(clip)]
     out = {"decode": clock.rates(len(frames))}
     view = full_view(frames[0].shape[1], frames[0].shape[0])
 
-    holistic = BodyRunner(settings)
-    holistic.process(view.cut(frames[0], settings.max_side), view)  # graph start-up not timed
+    pose = BodyRunner(settings)
+    pose.process(view.cut(frames[0], settings.max_side), view)  # graph start-up not timed
     clock = _Clock()
-    for image in frames:
-        holistic.process(view.cut(image, settings.max_side), view)
-    out["holistic"] = clock.rates(len(frames))
-    holistic.close()
+    bodies = [pose.process(view.cut(image, settings.max_side), view) for image in frames]
+    out["pose"] = clock.rates(len(frames))
+    pose.close()
+
+    cuts = [view.cut(image, settings.hands_max_side) for image in frames]
+    palms = PalmDetector(settings.min_detection_confidence)
+    palms(cuts[0])
+    clock = _Clock()
+    regions = [palms(cut) for cut in cuts]
+    out["palms"] = clock.rates(len(frames))
+    palms.close()
 
     hands = HandsRunner(replace(settings, hands_process=False))
-    hands.submit(view.cut(frames[0], settings.hands_max_side), view)
-    hands.collect()
     clock = _Clock()
-    for image in frames:
-        hands.submit(view.cut(image, settings.hands_max_side), view)
+    for cut, body, found in zip(cuts, bodies, regions, strict=True):
+        reach = settings.hand_merge_radius * body.scale() if body is not None else 0.0
+        hands.submit(cut, view, arm_points(body, view), reach, found)
         hands.collect()
-    out["hands"] = clock.rates(len(frames))
+    out["hand_tracker"] = clock.rates(len(frames))
     hands.close()
     n = len(frames)
-    del frames
+    del frames, cuts
 
-    detect(clip, 0, 5, settings=settings)  # start the Hands worker, as a running backend has it (not timed)
-    for name, body_model in (("total", settings.body_model), ("total_pose", "pose")):
-        clock = _Clock()
-        detect(clip, settings=replace(settings, body_model=body_model))
-        out[name] = clock.rates(n)
+    detect(clip, 0, 5, settings=settings)  # start the hand worker, as a running backend has it (not timed)
+    clock = _Clock()
+    detect(clip, settings=settings)
+    out["total"] = clock.rates(n)
     return out
 
 
@@ -144,8 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         result["speed_720p"] = stage_speeds(clip, settings)
     for stage, r in result["speed_720p"].items():
         print(
-            f"720p {stage:9s} {r['fps']:6.1f} fps  cpu {r['cpu_ms_per_frame']:6.1f} ms/frame"
-            f"  (+ {r['child_cpu_ms_per_frame']:.1f} ms/frame in the Hands process)"
+            f"720p {stage:12s} {r['fps']:6.1f} fps  cpu {r['cpu_ms_per_frame']:6.1f} ms/frame"
+            f"  (+ {r['child_cpu_ms_per_frame']:.1f} ms/frame in the hand process)"
         )
     if not args.no_coverage:
         result["coverage"] = {name: coverage(DATA / name, settings) for name in ("vtest.avi", "Megamind.avi")}

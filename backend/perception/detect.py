@@ -8,13 +8,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from backend.perception.landmarks import BodyDet, HandDet, merge_hands, subject_box
+from backend.perception.hand_tracker import PalmDetector
+from backend.perception.landmarks import BodyDet, HandDet, assign_hands, dedupe_hands, subject_box
 from backend.perception.observations import Observations
-from backend.perception.runners import HANDS_SLOTS, BodyRunner, HandsRunner, PoseSearcher
+from backend.perception.runners import BodyRunner, HandsRunner, PoseSearcher, arm_points
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import SubjectTracker, View, full_view, search_tiles, tiles_nearest_first
 from backend.video import Frame, iter_frames, probe
@@ -26,6 +28,8 @@ _PROGRESS_INTERVAL = 0.25
 _TILES_PER_FRAME = 2
 # Frames decoded ahead by a background thread while mediapipe works on the current one.
 _PREFETCH = 4
+# Frames whose hands are still being looked for while the body model moves on (at most HANDS_SLOTS).
+_HANDS_BEHIND = 1
 _END = object()
 
 
@@ -111,8 +115,18 @@ def _store(obs: Observations, row: int, body: BodyDet | None, hands: list[HandDe
         obs.bbox[row] = box
 
 
+@dataclass
+class _Begun:
+    """A frame whose body is found and whose hands are being looked for."""
+
+    index: int
+    time: float
+    body: BodyDet | None
+
+
 class _Pipeline:
-    """Per-frame logic: choose the window, run the detectors, search when lost, merge hands, track."""
+    """Per-frame logic: choose the window, find the body (searching when lost), hand the window and the arms to
+    the hand tracker, then merge the hands and track the subject once the hands are back."""
 
     def __init__(self, settings: PerceptionSettings, width: int, height: int, fps: float):
         self.s = settings
@@ -120,13 +134,19 @@ class _Pipeline:
         self.tracker = SubjectTracker(width, height, fps, settings.crop_scale, settings.crop_search)
         self.tiles = search_tiles(width, height, settings.search_zooms) if settings.crop_search else []
         self.search_queue: list[View] = []  # tiles still to try in this search, nearest the last box first
-        self.holistic = BodyRunner(settings)
+        self.body = BodyRunner(settings)
         self.searcher: PoseSearcher | None = None
         self.hands = HandsRunner(settings) if settings.hands_detector else None
+        self.palms = PalmDetector(settings.min_detection_confidence) if settings.hands_detector else None
+        self.had_hands = False  # whether the last finished frame had a hand
+        self.both_found = False  # whether the hand tracker found two hands in the last finished frame
+        self.since_palms = 0  # frames since the palm detector last ran
 
     def close(self) -> None:
-        """Release every mediapipe graph and the Hands process."""
-        self.holistic.close()
+        """Release every mediapipe graph and the hands process."""
+        self.body.close()
+        if self.palms is not None:
+            self.palms.close()
         if self.searcher is not None:
             self.searcher.close()
         if self.hands is not None:
@@ -154,32 +174,41 @@ class _Pipeline:
                 return box
         return None
 
-    def prepare(self, frame: np.ndarray) -> None:
-        """Hand a frame to Hands ahead of its `step`, cut to the subject's window as known now (a frame or two
-        old: the window is twice the subject's size), so Hands works while Holistic is on earlier frames."""
-        if self.hands is not None:
-            view = self.tracker.next_view()
-            self.hands.submit(view.cut(frame, self.s.hands_max_side), view)
+    def begin(self, frame: Frame) -> _Begun:
+        """Find the body in one full-resolution RGB frame and start the hand tracker on the same window.
 
-    def step(self, frame: np.ndarray) -> tuple[BodyDet | None, list[HandDet | None], np.ndarray | None]:
-        """Detect the subject in one full-resolution RGB frame (the oldest one `prepare`d)."""
+        The window follows the subject as known from the frames finished so far (one or two behind: the window
+        is twice the subject's size), so the tracker works on this frame while the body model is on the next.
+        """
+        image = frame.image
         view = self.tracker.next_view()
-        hol = self.holistic.process(view.cut(frame, self.s.max_side), view)
-        body = self._body_ok(hol.body)
-        detections: list[HandDet] = self.hands.collect() if self.hands is not None else []
+        body = self._body_ok(self.body.process(view.cut(image, self.s.max_side), view))
         if body is None and self.tiles and not self.tracker.tracking:
             if not view.is_full(self.width, self.height):
                 view = full_view(self.width, self.height)
-                hol = self.holistic.process(view.cut(frame, self.s.max_side), view)
-                body = self._body_ok(hol.body)
-            if body is None and not detections:
-                found = self._search(frame)
+                body = self._body_ok(self.body.process(view.cut(image, self.s.max_side), view))
+            if body is None and not self.had_hands:
+                found = self._search(image)
                 if found is not None:
                     view = self.tracker.adopt(found)
-                    hol = self.holistic.process(view.cut(frame, self.s.max_side), view)
-                    body = self._body_ok(hol.body)
-        holistic_hands = hol.hands if body is not None else [None, None]
-        hands = merge_hands(body, holistic_hands, detections, self.s.hand_merge_radius)
+                    body = self._body_ok(self.body.process(view.cut(image, self.s.max_side), view))
+        if self.hands is not None and self.palms is not None:
+            reach = self.s.hand_merge_radius * body.scale() if body is not None else 0.0
+            cut = view.cut(image, self.s.hands_max_side)
+            # palms while hands are missing: on every frame without a body, on every few with one (its arms
+            # lead to its hands on every frame)
+            wanted = not self.both_found and (body is None or self.since_palms + 1 >= self.s.palm_interval)
+            palms = self.palms(cut) if wanted else None
+            self.since_palms = 0 if wanted else self.since_palms + 1
+            self.hands.submit(cut, view, arm_points(body, view), reach, palms)
+        return _Begun(frame.index, frame.time, body)
+
+    def finish(self, begun: _Begun) -> tuple[BodyDet | None, list[HandDet | None], np.ndarray | None]:
+        """The oldest begun frame's body, hands per side and subject box, with the subject's track updated."""
+        body = begun.body
+        detections: list[HandDet] = self.hands.collect() if self.hands is not None else []
+        self.both_found = len(detections) == 2
+        hands = assign_hands(dedupe_hands(detections), body, self.s.hand_merge_radius)
         if body is None and self.tracker.box is not None:
             hands = [h if h is not None and _near(h, self.tracker.box) else None for h in hands]
         box = subject_box(body, [h for h in hands if h is not None], self.width, self.height)
@@ -189,6 +218,7 @@ class _Pipeline:
         if box is not None:
             self.search_queue = []
         self.tracker.update(box, from_body=body is not None)
+        self.had_hands = any(h is not None for h in hands)
         return body, hands, box
 
 
@@ -233,32 +263,31 @@ def detect(
     pipeline = _Pipeline(settings, info.width, info.height, info.fps)
     last_report = 0.0
 
-    def run(frame: Frame) -> None:
-        """Detect in one prepared frame, store it and report progress now and then."""
+    def finish(begun: _Begun) -> None:
+        """Finish the oldest begun frame, store it and report progress now and then."""
         nonlocal last_report
-        body, hands, box = pipeline.step(frame.image)
+        body, hands, box = pipeline.finish(begun)
         row = buf.next_row()
-        buf.obs.frame_indices[row] = frame.index
-        buf.obs.times[row] = frame.time
+        buf.obs.frame_indices[row] = begun.index
+        buf.obs.times[row] = begun.time
         _store(buf.obs, row, body, hands, box)
         now = time.monotonic()
         if progress is not None and now - last_report >= _PROGRESS_INTERVAL:
             last_report = now
-            done = frame.index - start + 1
+            done = begun.index - start + 1
             progress(min(done / total, 1.0), f"Finding the person: frame {done} of {total}")
 
     try:
         with closing(_prefetch(iter_frames(video, start=start, stop=stop), _PREFETCH)) as stream:
-            ahead: deque[Frame] = deque()  # prepared for Hands, waiting for their step
+            begun: deque[_Begun] = deque()  # bodies found, hands still being looked for
             for frame in stream:
                 if check_cancelled is not None:
                     check_cancelled()
-                pipeline.prepare(frame.image)
-                ahead.append(frame)
-                if len(ahead) == HANDS_SLOTS:
-                    run(ahead.popleft())
-            while ahead:
-                run(ahead.popleft())
+                begun.append(pipeline.begin(frame))
+                if len(begun) > _HANDS_BEHIND:
+                    finish(begun.popleft())
+            while begun:
+                finish(begun.popleft())
     finally:
         pipeline.close()
     obs = buf.result()

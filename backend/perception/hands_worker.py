@@ -1,9 +1,9 @@
-"""mediapipe Hands in a second process, kept warm from one job to the next.
+"""The hand tracker in a second process, kept warm from one job to the next.
 
 Starting that process costs about two seconds (a fresh interpreter importing mediapipe): on a short clip, a large
 share of the perception stage. The backend is a long-running server, so a finished job hands its worker back and
-the next job with the same Hands settings takes it. Every clip starts on a newly built Hands graph, so no tracking
-state crosses from one clip to the next: a reused worker answers exactly like a fresh one (tested).
+the next job with the same hand settings takes it. Every clip starts with no hands tracked, so no tracking state
+crosses from one clip to the next: a reused worker answers exactly like a fresh one (tested).
 """
 
 from __future__ import annotations
@@ -17,52 +17,19 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from backend.perception.landmarks import landmark_array
-from backend.perception.observations import N_HAND
+from backend.perception.hand_tracker import HandTracker
 from backend.perception.settings import PerceptionSettings
 
-RawHand = tuple[np.ndarray, np.ndarray | None, str, float]  # normalised (21,3), world (21,3), label, score
-# Images Hands may hold at once: the frame Holistic is on and the ones after it, so neither waits on the other.
+# Images the worker may hold at once: the one it works on and those the body model has finished since.
 HANDS_SLOTS = 3
 _NEW_CLIP = "new clip"
 
 
-class HandsModel:
-    """mediapipe Hands (palm detector + landmarks, up to two hands) in tracking mode."""
-
-    def __init__(self, min_detection: float, min_tracking: float):
-        import mediapipe as mp
-
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=False,
-            max_num_hands=2,
-            model_complexity=1,
-            min_detection_confidence=min_detection,
-            min_tracking_confidence=min_tracking,
-        )
-
-    def process(self, image: np.ndarray) -> list[RawHand]:
-        """Raw detections: normalised landmarks, world landmarks, mirrored-convention label, score."""
-        res = self._hands.process(image)
-        out: list[RawHand] = []
-        worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks or [])
-        for lms, world, handed in zip(
-            res.multi_hand_landmarks or [], worlds, res.multi_handedness or [], strict=True
-        ):
-            cls = handed.classification[0]
-            w = landmark_array(world, N_HAND)[:, :3] if world is not None else None
-            out.append((landmark_array(lms, N_HAND)[:, :3], w, cls.label, float(cls.score)))
-        return out
-
-    def close(self) -> None:
-        """Release the mediapipe graph."""
-        self._hands.close()
-
-
 def _serve(conn: Connection, shm_name: str, slots: int, min_detection: float, min_tracking: float) -> None:
-    """Child process loop: a new clip rebuilds the Hands graph; (slot, image shape) reads that slot's RGB pixels
-    from shared memory and answers with raw Hands detections, in order; None ends it."""
-    model = HandsModel(min_detection, min_tracking)
+    """Child process loop: a new clip forgets the tracked hands; (slot, image shape, window, arms, reach, palms)
+    reads that slot's RGB pixels from shared memory and answers with the raw hands found, in order; None ends it.
+    """
+    model = HandTracker(min_tracking)
     shm = shared_memory.SharedMemory(name=shm_name)
     slot_bytes = len(shm.buf) // slots
     try:
@@ -74,12 +41,11 @@ def _serve(conn: Connection, shm_name: str, slots: int, min_detection: float, mi
             if msg is None:
                 break
             if msg == _NEW_CLIP:
-                model.close()
-                model = HandsModel(min_detection, min_tracking)
+                model.new_clip()
                 continue
-            slot, shape = msg
+            slot, shape, window, arms, reach, palms = msg
             image = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=slot * slot_bytes)
-            conn.send(model.process(image))
+            conn.send(model.process(image, window, arms, reach, palms))
             del image
     finally:
         model.close()
@@ -88,7 +54,7 @@ def _serve(conn: Connection, shm_name: str, slots: int, min_detection: float, mi
 
 
 class HandsWorker:
-    """One Hands process and its shared-memory image slots (each sized for images up to `max_side`)."""
+    """One hand-tracker process and its shared-memory image slots (each sized for images up to `max_side`)."""
 
     def __init__(self, max_side: int, min_detection: float, min_tracking: float):
         self.max_side = max_side
@@ -112,7 +78,7 @@ class HandsWorker:
         return self._proc.is_alive()
 
     def new_clip(self) -> None:
-        """Forget the last clip: the next image starts on a fresh Hands graph."""
+        """Forget the last clip: the next image starts with no hands tracked."""
         self.conn.send(_NEW_CLIP)
 
     def close(self) -> None:

@@ -1,10 +1,9 @@
-"""Detections in full-frame pixels, and the rules that give hands their side and merge the two hand sources.
+"""Detections in full-frame pixels, and the rules that give hands their side.
 
 Handedness convention (verified on real pixels in tests/integration/test_perception_handedness.py):
-- mediapipe Pose/Holistic body landmarks are the person's own sides (landmark 15 = the person's left wrist),
-  and Holistic's `left_hand_landmarks` is the hand at the end of that left arm.
-- mediapipe Hands labels hands as if the image were a mirrored selfie: for an ordinary (unmirrored) camera
-  its "Left" is the person's RIGHT hand. `side_from_hands_label` undoes that.
+- mediapipe Pose body landmarks are the person's own sides (landmark 15 = the person's left wrist).
+- mediapipe's hand landmark model labels hands as if the image were a mirrored selfie: for an ordinary
+  (unmirrored) camera its "Left" is the person's RIGHT hand. `side_from_hands_label` undoes that.
 Sides are indices LEFT = 0, RIGHT = 1 (the person's own).
 """
 
@@ -22,9 +21,9 @@ POSE_HAND_POINTS = ((15, 17, 19, 21), (16, 18, 20, 22))  # wrist, pinky, index, 
 POSE_SHOULDERS = (11, 12)
 POSE_TORSO = (11, 12, 23, 24)
 # mediapipe Hands' world model puts the wrist about this far from the middle-finger knuckle (median over
-# Megamind.avi hands); used to give metric size to hands that only Holistic found.
+# Megamind.avi hands); used to give metric size to a hand without world landmarks.
 HAND_WRIST_TO_MIDDLE_MCP_M = 0.095
-# Two Hands detections whose keypoints lie closer than this fraction of the hand's size are one hand.
+# Two hands whose keypoints lie closer than this fraction of the hand's size are one hand.
 _DUPLICATE_FRACTION = 0.35
 # Cost added when a Hands detection is put on the side its (un-mirrored) label does not name.
 _LABEL_PENALTY = 0.5
@@ -32,6 +31,8 @@ _LABEL_PENALTY = 0.5
 # disagreement, so a visible wrist outranks the label and the label outranks a hidden wrist's guessed place.
 _HIDDEN_WRIST_REACH = 2.0
 _HIDDEN_WRIST_COST = 1.0
+# A pose wrist at least this visible is a position; below, a guess.
+SEEN_WRIST = 0.2
 
 
 def landmark_array(lms, n: int) -> np.ndarray:
@@ -46,7 +47,7 @@ class BodyDet:
     kp2d: np.ndarray  # (33, 3) x, y, visibility
     kp3d: np.ndarray  # (33, 4) x, y, z metres + visibility
 
-    def visible(self, index: int, threshold: float = 0.2) -> bool:
+    def visible(self, index: int, threshold: float = SEEN_WRIST) -> bool:
         """Whether landmark `index` is visible enough to be used as a position."""
         return bool(self.kp2d[index, 2] >= threshold)
 
@@ -68,7 +69,7 @@ class HandDet:
 
     kp2d: np.ndarray  # (21, 3) x, y, relative depth (pixels, wrist-relative, mediapipe's z scaled by width)
     score: float
-    world: np.ndarray | None  # (21, 3) metres, from Hands' world model; None when only Holistic saw it
+    world: np.ndarray | None  # (21, 3) metres, from the landmark model's world output; None without one
     side: int | None = None  # side named by the detector (already un-mirrored); None if unknown
 
     @property
@@ -81,7 +82,7 @@ class HandDet:
         return max(float(np.linalg.norm(self.kp2d[9, :2] - self.kp2d[0, :2])), 1.0)
 
     def world_points(self) -> np.ndarray:
-        """Metric 3D landmarks: the Hands world output, or the pixel landmarks scaled to a typical hand size."""
+        """Metric 3D landmarks: the world output, or the pixel landmarks scaled to a typical hand size."""
         if self.world is not None:
             return self.world
         pts = self.kp2d.astype(np.float64)
@@ -133,8 +134,15 @@ def subject_box(
     return box
 
 
+def near_a_wrist(distances: np.ndarray, visibility: np.ndarray, radius: float) -> bool:
+    """Whether a hand at these distances (pixels) from the pose wrists (their visibility) may belong to one of
+    them: within `radius` of a visible wrist or twice that of a hidden one (the rule of `assign_hands`)."""
+    seen = visibility >= SEEN_WRIST
+    return bool(((distances <= radius) & seen | (distances <= _HIDDEN_WRIST_REACH * radius) & ~seen).any())
+
+
 def dedupe_hands(hands: list[HandDet]) -> list[HandDet]:
-    """Drop a Hands detection that lies on top of a better-scored one (tracking mode can report one hand twice)."""
+    """Drop a hand that lies on top of a better-scored one (one physical hand found twice)."""
     kept: list[HandDet] = []
     for hand in sorted(hands, key=lambda h: -h.score):
         if not any(_same_hand(hand, k) for k in kept):
@@ -143,7 +151,7 @@ def dedupe_hands(hands: list[HandDet]) -> list[HandDet]:
 
 
 def assign_hands(detections: list[HandDet], body: BodyDet | None, radius_fraction: float) -> list[HandDet | None]:
-    """Give each side (person's left, right) at most one Hands detection.
+    """Give each side (person's left, right) at most one of the hands found.
 
     With a body, a detection may go to a side only if its wrist lies within `radius_fraction` x body scale of
     that side's pose wrist (twice that when the pose wrist is hidden and its position a guess);
@@ -199,53 +207,3 @@ def _same_hand(a: HandDet, b: HandDet) -> bool:
     """Whether two hands lie on top of each other (one physical hand seen twice)."""
     gap = float(np.linalg.norm(a.kp2d[:, :2] - b.kp2d[:, :2], axis=1).mean())
     return gap < _DUPLICATE_FRACTION * min(a.size(), b.size())
-
-
-def _claim(hand: HandDet, side: int, body: BodyDet | None) -> float:
-    """How strongly `hand` belongs on `side`: a detector label that agrees, then the pose wrist's visibility."""
-    agrees = 1.0 if hand.world is not None and hand.side == side else 0.0
-    visibility = float(body.kp2d[POSE_WRIST[side], 2]) if body is not None else 0.0
-    return 2.0 * agrees + visibility
-
-
-def _holistic_sides(body: BodyDet, hands: list[HandDet | None], radius: float) -> list[HandDet | None]:
-    """Move a Holistic hand grown from an invisible wrist to the other arm when that arm's visible wrist holds it.
-
-    When one arm is hidden the pose often puts both wrists on the visible hand, and Holistic then reports that
-    hand on both sides, or only on the hidden side.
-    """
-    out = list(hands)
-    for side in (LEFT, RIGHT):
-        other = 1 - side
-        hand = hands[side]
-        if hand is None or body.visible(POSE_WRIST[side], 0.5) or not body.visible(POSE_WRIST[other], 0.5):
-            continue
-        if float(np.linalg.norm(hand.wrist - body.kp2d[POSE_WRIST[other], :2])) > radius:
-            continue
-        out[side] = None
-        if out[other] is None:
-            out[other] = hand
-    return out
-
-
-def merge_hands(
-    body: BodyDet | None,
-    holistic_hands: list[HandDet | None],
-    detections: list[HandDet],
-    radius_fraction: float,
-) -> list[HandDet | None]:
-    """Final hand per side: the Hands detection assigned to that arm, else Holistic's body-driven hand.
-
-    One physical hand never ends up on both sides: the side with the stronger claim keeps it.
-    """
-    assigned = assign_hands(dedupe_hands(detections), body, radius_fraction)
-    if body is not None:
-        holistic_hands = _holistic_sides(body, holistic_hands, radius_fraction * body.scale())
-    out = [assigned[s] if assigned[s] is not None else holistic_hands[s] for s in (LEFT, RIGHT)]
-    left, right = out
-    if left is not None and right is not None and _same_hand(left, right):
-        if _claim(left, LEFT, body) >= _claim(right, RIGHT, body):
-            out[RIGHT] = None
-        else:
-            out[LEFT] = None
-    return out

@@ -30,10 +30,9 @@ class Observations:
     Pixels are in the upright full-resolution frame. Hand index 0 is the person's own left hand, 1 the right.
     Frames where a part was not found have valid=False and confidence 0; `bbox` is NaN where nothing was found.
     `body_kp3d` is mediapipe's pose world output (metres, origin between the hips, + visibility);
-    `hand_kp3d` is mediapipe's hand world output (metres, origin near the hand's centre); for a hand that only
-    Holistic found (no world output) it is the pixel landmarks scaled to mediapipe's typical hand size.
-    Hand confidence (kp2d[..., 2]) is the Hands detector's handedness score, or for a Holistic hand the mean
-    visibility of that arm's wrist and fingers in the pose.
+    `hand_kp3d` is mediapipe's hand world output (metres, origin near the hand's centre); for a hand without
+    one it is the pixel landmarks scaled to mediapipe's typical hand size.
+    Hand confidence (kp2d[..., 2]) is the hand landmark model's handedness score.
     """
 
     fps: float

@@ -1,25 +1,17 @@
-"""mediapipe wrappers: Holistic on the subject's window, Hands (optionally in a second process), Pose search.
+"""mediapipe wrappers: Pose on the subject's window, the hand tracker (optionally in a second process), Pose
+search.
 
-Only the legacy solutions with model_complexity=1 are used: their models ship inside the mediapipe wheel,
-so nothing is downloaded.
+Only models with model_complexity=1 are used: they ship inside the mediapipe wheel, so nothing is downloaded.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from backend.perception.hands_worker import (
-    HANDS_SLOTS,
-    HandsModel,
-    HandsWorker,
-    RawHand,
-    give_back,
-    take_worker,
-)
+from backend.perception.hand_tracker import HandTracker, RawHand
+from backend.perception.hands_worker import HANDS_SLOTS, HandsWorker, give_back, take_worker
 from backend.perception.landmarks import POSE_HAND_POINTS, BodyDet, HandDet, landmark_array, side_from_hands_label
 from backend.perception.observations import LEFT, N_BODY, N_HAND, RIGHT
 from backend.perception.settings import PerceptionSettings
@@ -41,97 +33,40 @@ def _body(pose_landmarks, pose_world_landmarks, view: View) -> BodyDet | None:
     return BodyDet(kp2d=kp2d, kp3d=kp3d)
 
 
-def _hand_pixels(lms, view: View) -> np.ndarray:
-    """(21, 3) x, y pixels and relative depth in pixels (mediapipe's z is scaled like x)."""
-    raw = landmark_array(lms, N_HAND)
-    out = np.empty((N_HAND, 3))
-    out[:, :2] = view.to_pixels(raw[:, :2])
-    out[:, 2] = raw[:, 2] * view.width
+def arm_points(body: BodyDet | None, view: View) -> np.ndarray | None:
+    """(2, 3, 3) per side of the person the pose's wrist, pinky and index, x and y normalised to `view`, and
+    their visibility: where the hand tracker looks for hands the palm detector misses. None without a body."""
+    if body is None:
+        return None
+    out = np.empty((2, 3, 3))
+    for side in (LEFT, RIGHT):
+        pts = body.kp2d[list(POSE_HAND_POINTS[side][:3])]
+        out[side, :, 0] = (pts[:, 0] - view.x0) / view.width
+        out[side, :, 1] = (pts[:, 1] - view.y0) / view.height
+        out[side, :, 2] = pts[:, 2]
     return out
 
 
-@dataclass
-class BodyOut:
-    """The body and, with Holistic, its two body-driven hands (index = the person's side) in full-frame pixels."""
-
-    body: BodyDet | None
-    hands: list[HandDet | None]
-
-
-# Holistic's graph in the mediapipe wheel, and the names of its parts that VidRig keeps.
-_HOLISTIC_GRAPH = "modules/holistic_landmark/holistic_landmark_cpu.binarypb"
-_HOLISTIC_KEEP = ("PoseLandmarkCpu", "HandLandmarksLeftAndRightCpu")
-
-
-def _holistic_without_face(settings: PerceptionSettings):
-    """mediapipe Holistic (model_complexity 1) without its face-mesh branch, whose output VidRig never uses.
-
-    The wheel's own Holistic graph with the face nodes, stream and side input removed; pose and hand
-    landmarks are those of the full graph (tested), about 5 ms a frame sooner on this CPU.
-    """
-    import mediapipe as mp
-    from mediapipe.framework import calculator_pb2
-    from mediapipe.python.solution_base import SolutionBase
-
-    graph = calculator_pb2.CalculatorGraphConfig()
-    graph.ParseFromString((Path(mp.__file__).parent / _HOLISTIC_GRAPH).read_bytes())
-    nodes = [n for n in graph.node if n.calculator in _HOLISTIC_KEEP]
-    if len(nodes) != len(_HOLISTIC_KEEP):
-        raise RuntimeError(f"mediapipe {mp.__version__}: Holistic graph lacks {_HOLISTIC_KEEP}")
-    outputs = [o for o in graph.output_stream if not o.startswith("FACE_")]
-    sides = [s for s in graph.input_side_packet if not s.startswith("REFINE_FACE")]
-    del graph.node[:], graph.output_stream[:], graph.input_side_packet[:]
-    graph.node.extend(nodes)
-    graph.output_stream.extend(outputs)
-    graph.input_side_packet.extend(sides)
-    return SolutionBase(
-        graph_config=graph,
-        side_inputs={"model_complexity": 1, "smooth_landmarks": False, "enable_segmentation": False,
-                     "smooth_segmentation": False, "use_prev_landmarks": True},
-        calculator_params={
-            "poselandmarkcpu__posedetectioncpu__TensorsToDetectionsCalculator.min_score_thresh":
-                settings.min_detection_confidence,
-            "poselandmarkcpu__poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__"
-            "ThresholdingCalculator.threshold": settings.min_tracking_confidence,
-        },
-        outputs=["pose_landmarks", "pose_world_landmarks", "left_hand_landmarks", "right_hand_landmarks"],
-    )
-
-
 class BodyRunner:
-    """The body model in tracking mode: mediapipe Holistic without its face branch (body + body-driven hands),
-    or Pose (body only, faster)."""
+    """mediapipe Pose (model_complexity 1) in tracking mode on the subject's window; hands come from the hand
+    tracker, which looks at the ends of this pose's arms."""
 
     def __init__(self, settings: PerceptionSettings):
         import mediapipe as mp
 
-        if settings.body_model == "holistic":
-            self._solution = _holistic_without_face(settings)
-            self._process = lambda image: self._solution.process({"image": image})
-        else:
-            self._solution = mp.solutions.pose.Pose(
-                static_image_mode=False, model_complexity=1, smooth_landmarks=False, enable_segmentation=False,
-                min_detection_confidence=settings.min_detection_confidence,
-                min_tracking_confidence=settings.min_tracking_confidence)
-            self._process = self._solution.process
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=False, model_complexity=1, smooth_landmarks=False, enable_segmentation=False,
+            min_detection_confidence=settings.min_detection_confidence,
+            min_tracking_confidence=settings.min_tracking_confidence)
 
-    def process(self, image: np.ndarray, view: View) -> BodyOut:
-        """Run on the RGB `image` cut from `view`; landmarks come back in full-frame pixels."""
-        res = self._process(image)
-        body = _body(res.pose_landmarks, res.pose_world_landmarks, view)
-        hands: list[HandDet | None] = [None, None]
-        if body is not None:
-            # Holistic's left hand is found from the pose's left wrist, pinky and index (the person's left).
-            for side, name in ((LEFT, "left_hand_landmarks"), (RIGHT, "right_hand_landmarks")):
-                lms = getattr(res, name, None)
-                if lms is not None:
-                    score = float(body.kp2d[list(POSE_HAND_POINTS[side]), 2].mean())
-                    hands[side] = HandDet(kp2d=_hand_pixels(lms, view), score=max(score, 1e-3), world=None, side=side)
-        return BodyOut(body=body, hands=hands)
+    def process(self, image: np.ndarray, view: View) -> BodyDet | None:
+        """The body in the RGB `image` cut from `view`, in full-frame pixels (None when there is none)."""
+        res = self._pose.process(image)
+        return _body(res.pose_landmarks, res.pose_world_landmarks, view)
 
     def close(self) -> None:
         """Release the mediapipe graph."""
-        self._solution.close()
+        self._pose.close()
 
 
 class PoseSearcher:
@@ -161,18 +96,19 @@ _WORKER_GONE = "The mediapipe Hands worker process stopped unexpectedly"
 
 
 class HandsRunner:
-    """mediapipe Hands on the subject's window, in this process or in a second one running in parallel.
+    """The hand tracker on the subject's window, in this process or in a second one running in parallel.
 
-    `submit` hands over an image, `collect` returns the detections of the oldest image not yet collected, in
-    full-frame pixels with the person's side from the un-mirrored label. In a second process Hands works
-    through up to HANDS_SLOTS images while Holistic runs; they travel through shared memory (one slot each,
-    sized for `hands_max_side`) and only their slot and shape go through the pipe. That process outlives the
-    runner: `close` hands it back for the next job (`hands_worker`).
+    `submit` hands over an image (with the pose's arms), `collect` returns the hands of the oldest image not yet
+    collected, in full-frame pixels with the person's side from the un-mirrored label. In a second process the
+    tracker works through up to HANDS_SLOTS images while the body model runs on the next frames; images travel
+    through shared memory (one slot each, sized for `hands_max_side`), only their slot, shape, window and arms
+    go through the pipe. That process outlives the runner: `close` hands it back for the next job
+    (`hands_worker`).
     """
 
     def __init__(self, settings: PerceptionSettings):
         self._pending: deque[tuple[View, list[RawHand] | None]] = deque()
-        self._model: HandsModel | None = None
+        self._model: HandTracker | None = None
         self._worker: HandsWorker | None = None
         self._failed = False  # the worker stopped answering: it is not handed on
         self._max_side = settings.hands_max_side
@@ -181,11 +117,11 @@ class HandsRunner:
             self._worker = take_worker(settings.hands_max_side, settings.min_detection_confidence,
                                        settings.min_tracking_confidence)
         else:
-            self._model = HandsModel(settings.min_detection_confidence, settings.min_tracking_confidence)
+            self._model = HandTracker(settings.min_tracking_confidence)
 
     @property
     def worker_pid(self) -> int | None:
-        """Process id of the Hands worker (None when Hands runs in this process)."""
+        """Process id of the hand worker (None when the tracker runs in this process)."""
         return self._worker.pid if self._worker is not None else None
 
     @property
@@ -193,8 +129,12 @@ class HandsRunner:
         """Images submitted and not yet collected."""
         return len(self._pending)
 
-    def submit(self, image: np.ndarray, view: View) -> None:
-        """Start detecting hands in `image`, the RGB pixels of `view` (possibly shrunk)."""
+    def submit(self, image: np.ndarray, view: View, arms: np.ndarray | None = None, reach: float = 0.0,
+               palms: np.ndarray | None = None) -> None:
+        """Start finding hands in `image`, the RGB pixels of `view` (possibly shrunk); `arms` as `arm_points`
+        gives them for this view (None: no body), `reach` how far (pixels) a hand may be from its pose wrist,
+        `palms` the palm detector's regions in `image` (None when it did not run)."""
+        window = (view.x0, view.y0, view.x1, view.y1)
         if self._worker is not None:
             if len(self._pending) >= HANDS_SLOTS:
                 raise RuntimeError(f"Hands holds {HANDS_SLOTS} images already: collect before submitting more")
@@ -203,7 +143,7 @@ class HandsRunner:
             offset = self._slot * self._worker.slot_bytes
             np.ndarray(image.shape, np.uint8, buffer=self._worker.shm.buf, offset=offset)[...] = image
             try:
-                self._worker.conn.send((self._slot, image.shape))
+                self._worker.conn.send((self._slot, image.shape, window, arms, reach, palms))
             except OSError as exc:
                 self._failed = True
                 raise RuntimeError(_WORKER_GONE) from exc
@@ -211,7 +151,7 @@ class HandsRunner:
             self._pending.append((view, None))
         else:
             assert self._model is not None
-            self._pending.append((view, self._model.process(image)))
+            self._pending.append((view, self._model.process(image, window, arms, reach, palms)))
 
     def collect(self) -> list[HandDet]:
         """Detections for the oldest submitted image not yet collected, in full-frame pixels."""

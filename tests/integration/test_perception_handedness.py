@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from backend.perception import PerceptionSettings, detect
+from backend.perception.hand_tracker import PalmDetector
 from backend.perception.landmarks import side_from_hands_label
 from backend.perception.observations import LEFT, RIGHT
 from backend.perception.runners import HandsRunner
@@ -73,15 +74,16 @@ def closeup_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_hands_detector_label_is_mirrored_on_real_pixels() -> None:
-    """mediapipe Hands calls the glass hand (the woman's right) "Left": its labels assume a selfie mirror."""
+    """mediapipe's hand model calls the glass hand (the woman's right) "Left": its labels assume a selfie mirror."""
     frame = next(iter_frames(megamind(), 60, 61)).image
-    runner = HandsRunner(SETTINGS)
+    runner, palms = HandsRunner(SETTINGS), PalmDetector(SETTINGS.min_detection_confidence)
     try:
         view = full_view(frame.shape[1], frame.shape[0])
-        runner.submit(frame, view)
+        runner.submit(frame, view, palms=palms(frame))
         hands = runner.collect()
     finally:
         runner.close()
+        palms.close()
     glass = [h for h in hands if _in_box(h.wrist[None], GLASS_HAND_BOX)[0]]
     assert glass, "Hands found no hand on the glass"
     assert all(h.side == RIGHT for h in glass)
@@ -126,21 +128,10 @@ def test_mirrored_frames_swap_the_sides(flipped_clip: Path) -> None:
 
 @pytest.mark.slow
 def test_close_up_hand_without_a_body_is_the_right_hand(closeup_clip: Path) -> None:
-    """Holistic sees no body here, so only the Hands detector's (un-mirrored) label can name the side."""
+    """The pose sees no body here, so only the hand model's (un-mirrored) label can name the side."""
     obs = detect(closeup_clip, settings=SETTINGS)
     assert obs.body_valid.mean() < 0.5
     assert obs.hand_valid[:, RIGHT].all()
     assert not obs.hand_valid[:, LEFT].any()
     wrists = obs.hand_kp2d[:, RIGHT, 0, :2]
     assert ((wrists[:, 0] > 200) & (wrists[:, 0] < 350) & (wrists[:, 1] > 220) & (wrists[:, 1] < 340)).all()
-
-
-@pytest.mark.slow
-def test_pose_body_model_puts_the_glass_hand_on_the_right() -> None:
-    """With body_model="pose" every hand comes from the Hands detector, placed by label and wrist proximity."""
-    obs = detect(megamind(), START, START + 15, settings=PerceptionSettings(hands_process=False, body_model="pose"))
-    assert obs.body_valid.all()
-    right = obs.hand_valid[:, RIGHT]
-    assert right.mean() > 0.8
-    assert _in_box(obs.hand_kp2d[right, RIGHT, 0, :2], GLASS_HAND_BOX).all()
-    assert not _in_box(obs.hand_kp2d[obs.hand_valid[:, LEFT], LEFT, 0, :2], GLASS_HAND_BOX).any()

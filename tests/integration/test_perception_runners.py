@@ -1,5 +1,5 @@
-"""The face-less Holistic graph gives exactly mediapipe Holistic's pose and hand landmarks; Hands in its own
-process, working ahead on several images, answers exactly as Hands in this one."""
+"""The hand tracker's region and landmark graph follow a hand exactly as mediapipe Hands does; the tracker in
+its own process, working ahead on several images, answers exactly as in this one."""
 
 from __future__ import annotations
 
@@ -7,42 +7,48 @@ import os
 import signal
 from dataclasses import replace
 
-import mediapipe as mp
 import numpy as np
 import pytest
 
+from backend.perception.hand_tracker import HandTracker, PalmDetector, region_from_landmarks
 from backend.perception.hands_worker import idle_worker_pid
-from backend.perception.runners import HANDS_SLOTS, HandsRunner, _holistic_without_face
+from backend.perception.runners import HANDS_SLOTS, HandsRunner
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import full_view, view_around
 from backend.video import iter_frames
 from tests.integration.clips import megamind
 
 
-def _points(lms) -> np.ndarray | None:
-    """(N,3) landmark coordinates, None when absent."""
-    return None if lms is None else np.array([(p.x, p.y, p.z) for p in lms.landmark])
-
-
 @pytest.mark.slow
-def test_faceless_holistic_matches_mediapipe_holistic() -> None:
-    ours = _holistic_without_face(PerceptionSettings())
-    theirs = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1, smooth_landmarks=False)
-    compared = {"pose_landmarks": 0, "pose_world_landmarks": 0, "left_hand_landmarks": 0, "right_hand_landmarks": 0}
+def test_the_tracker_follows_a_hand_exactly_as_mediapipe_hands() -> None:
+    """The next frame's region from a hand's landmarks is the one mediapipe Hands' own graph computes, and the
+    tracker's landmarks in that region are Hands' landmarks of the next frame."""
+    from mediapipe.python.solution_base import SolutionBase
+
+    hands = SolutionBase(binary_graph_path="mediapipe/modules/hand_landmark/hand_landmark_tracking_cpu.binarypb",
+                         side_inputs={"num_hands": 1, "model_complexity": 1, "use_prev_landmarks": True},
+                         outputs=["multi_hand_landmarks", "hand_rects_from_landmarks"])
+    tracker = HandTracker(0.5)
+    frames = [f.image for f in iter_frames(megamind(), start=8, stop=40)]  # the glass hand, in view throughout
+    h, w = frames[0].shape[:2]
+    region = None
     try:
-        for frame in iter_frames(megamind(), start=0, stop=40):
-            a, b = ours.process({"image": frame.image}), theirs.process(frame.image)
-            assert not hasattr(a, "face_landmarks")  # the face branch is gone
-            for name in compared:
-                pa, pb = _points(getattr(a, name)), _points(getattr(b, name))
-                assert (pa is None) == (pb is None), name
-                if pa is not None:
-                    np.testing.assert_allclose(pa, pb, atol=1e-5, err_msg=name)
-                    compared[name] += 1
+        for i, image in enumerate(frames):
+            theirs = hands.process({"image": image})
+            expected = np.array([(p.x, p.y) for p in theirs.multi_hand_landmarks[0].landmark])
+            if region is not None:  # the tracker looks where Hands' last region says, afresh
+                tracker.new_clip()
+                ours = tracker.process(image, (0, 0, w, h), palms=region[None])
+                assert len(ours) == 1
+                np.testing.assert_allclose(ours[0][0][:, :2], expected, atol=1e-4, err_msg=f"frame {i}")
+            r = theirs.hand_rects_from_landmarks[0]
+            region = np.array([r.x_center, r.y_center, r.width, r.height, r.rotation])
+            mine = region_from_landmarks(expected * (w, h), (w, h))
+            np.testing.assert_allclose([mine.x_center, mine.y_center, mine.width, mine.height, mine.rotation],
+                                       region, atol=1e-5, err_msg=f"frame {i}")
     finally:
-        ours.close()
-        theirs.close()
-    assert compared["pose_landmarks"] >= 30 and compared["right_hand_landmarks"] >= 10, compared
+        hands.close()
+        tracker.close()
 
 
 @pytest.mark.slow
@@ -54,13 +60,17 @@ def test_hands_process_working_ahead_answers_in_order_like_in_process() -> None:
     views = [full_view(w, h) if i % 3 else view_around(np.array([w * 0.3, h * 0.1, w * 0.9, h]), 1.0, w, h)
              for i in range(len(frames))]
     local, remote = HandsRunner(replace(settings, hands_process=False)), HandsRunner(settings)
+    detector = PalmDetector(settings.min_detection_confidence)
+    cuts = [view.cut(image, settings.hands_max_side) for image, view in zip(frames, views, strict=True)]
+    palms = [detector(cut) for cut in cuts]
+    detector.close()
     expected, got = [], []
     try:
-        for image, view in zip(frames, views, strict=True):
-            local.submit(view.cut(image, settings.hands_max_side), view)
+        for cut, view, found in zip(cuts, views, palms, strict=True):
+            local.submit(cut, view, palms=found)
             expected.append(local.collect())
-        for i, (image, view) in enumerate(zip(frames, views, strict=True)):
-            remote.submit(view.cut(image, settings.hands_max_side), view)
+        for i, (cut, view, found) in enumerate(zip(cuts, views, palms, strict=True)):
+            remote.submit(cut, view, palms=found)
             if remote.outstanding == HANDS_SLOTS:
                 got.append(remote.collect())
             if i == 0:
@@ -69,8 +79,8 @@ def test_hands_process_working_ahead_answers_in_order_like_in_process() -> None:
         while remote.outstanding:
             got.append(remote.collect())
         with pytest.raises(RuntimeError, match="collect before"):
-            for image, view in zip(frames, views, strict=False):
-                remote.submit(view.cut(image, settings.hands_max_side), view)
+            for cut, view in zip(cuts, views, strict=True):
+                remote.submit(cut, view)
     finally:
         local.close()
         remote.close()
@@ -87,13 +97,16 @@ def test_a_hands_worker_kept_for_the_next_job_answers_like_a_fresh_one() -> None
     settings = PerceptionSettings()
     frames = [f.image for f in iter_frames(megamind(), start=3, stop=9)]  # hands in view from the first frame on
     view = full_view(frames[0].shape[1], frames[0].shape[0])
+    detector = PalmDetector(settings.min_detection_confidence)
+    palms = [detector(image) for image in frames]
+    detector.close()
 
     def run(runner: HandsRunner) -> list[list[np.ndarray]]:
         """Each frame's detections (kp2d), the runner closed afterwards."""
         out = []
         try:
-            for image in frames:
-                runner.submit(view.cut(image, settings.hands_max_side), view)
+            for image, found in zip(frames, palms, strict=True):
+                runner.submit(view.cut(image, settings.hands_max_side), view, palms=found)
                 out.append([d.kp2d for d in runner.collect()])
         finally:
             runner.close()
@@ -122,6 +135,9 @@ def test_a_hands_worker_that_dies_fails_the_job_clearly_and_is_replaced() -> Non
     settings = PerceptionSettings()
     image = next(iter_frames(megamind(), start=5, stop=6)).image
     view = full_view(image.shape[1], image.shape[0])
+    detector = PalmDetector(settings.min_detection_confidence)
+    palms = detector(image)
+    detector.close()
     runner = HandsRunner(settings)
     dead = runner.worker_pid
     assert dead is not None
@@ -134,7 +150,7 @@ def test_a_hands_worker_that_dies_fails_the_job_clearly_and_is_replaced() -> Non
     fresh = HandsRunner(settings)
     try:
         assert fresh.worker_pid not in (None, dead)
-        fresh.submit(view.cut(image, settings.hands_max_side), view)
+        fresh.submit(view.cut(image, settings.hands_max_side), view, palms=palms)
         assert fresh.collect()  # the new worker finds the hands
     finally:
         fresh.close()

@@ -1,4 +1,4 @@
-"""Hand side and merge rules on synthetic detections with known geometry."""
+"""Hand side rules on synthetic detections with known geometry."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from backend.perception.landmarks import (
     HandDet,
     assign_hands,
     dedupe_hands,
-    merge_hands,
     side_from_hands_label,
     subject_box,
 )
@@ -103,15 +102,6 @@ def test_duplicates_are_dropped() -> None:
     assert kept == [b, other]
 
 
-def test_merge_prefers_hands_detector_and_falls_back_to_holistic() -> None:
-    body = _body()
-    detector_left = _hand((302, 302), LEFT)
-    holistic = [_hand((300, 300), LEFT, world=False), _hand((100, 300), RIGHT, world=False)]
-    merged = merge_hands(body, holistic, [detector_left], 0.6)
-    assert merged[LEFT] is detector_left
-    assert merged[RIGHT] is holistic[RIGHT]
-
-
 def test_world_points_from_pixels_have_hand_size() -> None:
     hand = _hand((100, 100), LEFT, world=False, size=37.0)
     pts = hand.world_points()
@@ -136,29 +126,14 @@ def test_subject_box_covers_body_and_hands_with_margin() -> None:
     assert subject_box(None, [], 100, 100) is None
 
 
-def test_one_hand_never_sits_on_both_sides() -> None:
-    """Hidden left arm: the pose puts both wrists on the right hand and Holistic reports it twice."""
+def test_one_hand_found_twice_sits_on_one_side() -> None:
+    """Hidden left arm: the pose puts both wrists on the right hand and the tracker finds it from both arms."""
     body = _body(left_wrist=(101.0, 300.0), right_wrist=(100.0, 300.0))
     body.kp2d[15, 2] = 0.05
-    twice = [_hand((100, 300), LEFT, world=False), _hand((101, 301), RIGHT, world=False)]
-    merged = merge_hands(body, twice, [], 0.6)
-    assert merged[LEFT] is None and merged[RIGHT] is twice[RIGHT]
-
-
-def test_holistic_hand_of_a_hidden_wrist_moves_to_the_visible_arm() -> None:
-    body = _body(left_wrist=(101.0, 300.0), right_wrist=(100.0, 300.0))
-    body.kp2d[15, 2] = 0.05
-    only_left = [_hand((100, 300), LEFT, world=False), None]
-    merged = merge_hands(body, only_left, [], 0.6)
-    assert merged == [None, only_left[LEFT]]
-
-
-def test_a_detector_label_wins_a_duplicate() -> None:
-    body = _body(left_wrist=(101.0, 300.0), right_wrist=(100.0, 300.0))
-    detector = _hand((100, 300), RIGHT)
-    holistic_left = _hand((101, 301), LEFT, world=False)
-    merged = merge_hands(body, [holistic_left, None], [detector], 0.6)
-    assert merged == [None, detector]
+    twice = [_hand((100, 300), RIGHT), _hand((101, 301), LEFT)]
+    twice[1].score = 0.6
+    out = assign_hands(dedupe_hands(twice), body, 0.6)
+    assert out == [None, twice[0]]
 
 
 def test_a_visible_wrist_beats_the_label_and_the_label_beats_a_hidden_wrist() -> None:

@@ -72,8 +72,3 @@ def test_settings_to_dict_is_plain() -> None:
     d = PerceptionSettings().to_dict()
     assert d["search_zooms"] == [2.0, 3.0]
     assert PerceptionSettings(**{**d, "search_zooms": tuple(d["search_zooms"])}) == PerceptionSettings()
-
-
-def test_unknown_body_model_is_refused() -> None:
-    with pytest.raises(ValueError, match="body_model"):
-        PerceptionSettings(body_model="smplx")
