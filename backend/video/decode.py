@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from protocol.errors import DecodeError
@@ -217,12 +218,14 @@ def _scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, in
 
 
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """Convert a decoded frame to upright RGB uint8 at `size` (coded orientation), applying its rotation."""
+    """Convert a decoded frame to upright RGB uint8 at `size` (coded orientation), applying its rotation.
+
+    A smaller size is an area average by OpenCV of the full-size RGB: a third of the CPU of swscale's area
+    scaler (0.6 against 1.9-3.3 ms for 1280x720 -> 640x360 here), on every frame of the camera stage."""
     w, h = size
-    if (w, h) == (frame.width, frame.height):
-        image = frame.to_ndarray(format="rgb24")
-    else:
-        image = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+    image = frame.to_ndarray(format="rgb24")
+    if (w, h) != (frame.width, frame.height):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     k = _normalise_rotation(frame.rotation) // 90
     if k:
         image = np.rot90(image, k=k)
