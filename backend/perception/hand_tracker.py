@@ -59,29 +59,31 @@ def _graph(text: str):
     return text_format.Parse(text, calculator_pb2.CalculatorGraphConfig())
 
 
-_LANDMARKS_ON_REGION = """
-input_stream: "IMAGE:image"
-input_stream: "ROI:roi"
+# The hand landmark model on the region in stream "roi" of stream "image": the last node of both graphs below.
+_LANDMARK_OUTPUTS_TEXT = """
 output_stream: "LANDMARKS:landmarks"
 output_stream: "WORLD_LANDMARKS:world_landmarks"
 output_stream: "HANDEDNESS:handedness"
+"""
+_LANDMARK_NODE = """
 node {
   calculator: "HandLandmarkCpu"
   input_stream: "IMAGE:image"
   input_stream: "ROI:roi"
-  output_stream: "LANDMARKS:landmarks"
-  output_stream: "WORLD_LANDMARKS:world_landmarks"
-  output_stream: "HANDEDNESS:handedness"
   input_side_packet: "MODEL_COMPLEXITY:model_complexity"
-}
-"""
+""" + _LANDMARK_OUTPUTS_TEXT + "}\n"
 
+_LANDMARKS_ON_REGION = """
+input_stream: "IMAGE:image"
+input_stream: "ROI:roi"
+""" + _LANDMARK_OUTPUTS_TEXT + _LANDMARK_NODE
+
+# From the pose's wrist, pinky and index (stream "arm"): Holistic's region at the end of the arm, refined by its
+# hand re-crop model, then the landmark model.
 _LANDMARKS_FROM_ARM = """
 input_stream: "IMAGE:image"
 input_stream: "ARM:arm"
-output_stream: "LANDMARKS:landmarks"
-output_stream: "WORLD_LANDMARKS:world_landmarks"
-output_stream: "HANDEDNESS:handedness"
+""" + _LANDMARK_OUTPUTS_TEXT + """
 node {
   calculator: "ImagePropertiesCalculator"
   input_stream: "IMAGE:image"
@@ -99,16 +101,7 @@ node {
   input_stream: "ROI:arm_roi"
   output_stream: "HAND_ROI_FROM_RECROP:roi"
 }
-node {
-  calculator: "HandLandmarkCpu"
-  input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  output_stream: "LANDMARKS:landmarks"
-  output_stream: "WORLD_LANDMARKS:world_landmarks"
-  output_stream: "HANDEDNESS:handedness"
-  input_side_packet: "MODEL_COMPLEXITY:model_complexity"
-}
-"""
+""" + _LANDMARK_NODE
 
 
 def _palm_graph():
