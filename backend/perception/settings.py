@@ -34,6 +34,11 @@ class PerceptionSettings:
     # A hand's wrist within this fraction of the shoulder width of a body wrist belongs to that arm.
     hand_merge_radius: float = 0.6
 
+    def __post_init__(self) -> None:
+        """Reject a palm interval no frame count can follow (a job reports it as a bad request naming it)."""
+        if self.palm_interval < 1:
+            raise ValueError(f"palm_interval must be 1 (every frame) or more, got {self.palm_interval}")
+
     def to_dict(self) -> dict:
         """Plain JSON-able dict (for cache keys and job metadata)."""
         out = asdict(self)

@@ -72,3 +72,8 @@ def test_settings_to_dict_is_plain() -> None:
     d = PerceptionSettings().to_dict()
     assert d["search_zooms"] == [2.0, 3.0]
     assert PerceptionSettings(**{**d, "search_zooms": tuple(d["search_zooms"])}) == PerceptionSettings()
+
+
+def test_a_palm_interval_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="palm_interval"):
+        PerceptionSettings(palm_interval=0)
