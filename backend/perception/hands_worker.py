@@ -25,7 +25,7 @@ HANDS_SLOTS = 3
 _NEW_CLIP = "new clip"
 
 
-def _serve(conn: Connection, shm_name: str, slots: int, min_detection: float, min_tracking: float) -> None:
+def _serve(conn: Connection, shm_name: str, slots: int, min_tracking: float) -> None:
     """Child process loop: a new clip forgets the tracked hands; (slot, image shape, window, arms, reach, palms)
     reads that slot's RGB pixels from shared memory and answers with the raw hands found, in order; None ends it.
     """
@@ -56,14 +56,14 @@ def _serve(conn: Connection, shm_name: str, slots: int, min_detection: float, mi
 class HandsWorker:
     """One hand-tracker process and its shared-memory image slots (each sized for images up to `max_side`)."""
 
-    def __init__(self, max_side: int, min_detection: float, min_tracking: float):
+    def __init__(self, max_side: int, min_tracking: float):
         self.max_side = max_side
-        self.thresholds = (min_detection, min_tracking)
+        self.min_tracking = min_tracking
         self.slot_bytes = max_side * max_side * 3
         ctx = mp_proc.get_context("spawn")
         self.shm = shared_memory.SharedMemory(create=True, size=HANDS_SLOTS * self.slot_bytes)
         self.conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, self.shm.name, HANDS_SLOTS, min_detection, min_tracking),
+        self._proc = ctx.Process(target=_serve, args=(child, self.shm.name, HANDS_SLOTS, min_tracking),
                                  daemon=True, name="vidrig-hands")
         self._proc.start()
         child.close()
@@ -98,17 +98,17 @@ _lock = threading.Lock()
 _idle: list[HandsWorker] = []  # at most one worker waits for the next job
 
 
-def take_worker(max_side: int, min_detection: float, min_tracking: float) -> HandsWorker:
-    """The waiting worker when it runs with these thresholds and takes images this large, else a newly started
+def take_worker(max_side: int, min_tracking: float) -> HandsWorker:
+    """The waiting worker when it runs with this tracking threshold and takes images this large, else a newly started
     one; ready for a new clip either way."""
     with _lock:
         worker = _idle.pop() if _idle else None
-    fits = worker is not None and worker.thresholds == (min_detection, min_tracking) and worker.max_side >= max_side
+    fits = worker is not None and worker.min_tracking == min_tracking and worker.max_side >= max_side
     if worker is not None and (not fits or not worker.alive()):
         worker.close()
         worker = None
     if worker is None:  # slots for at least the default size, so any preset up to it can reuse this worker
-        return HandsWorker(max(max_side, PerceptionSettings.hands_max_side), min_detection, min_tracking)
+        return HandsWorker(max(max_side, PerceptionSettings.hands_max_side), min_tracking)
     worker.new_clip()
     return worker
 

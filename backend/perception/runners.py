@@ -114,8 +114,7 @@ class HandsRunner:
         self._max_side = settings.hands_max_side
         self._slot = 0
         if settings.hands_process:
-            self._worker = take_worker(settings.hands_max_side, settings.min_detection_confidence,
-                                       settings.min_tracking_confidence)
+            self._worker = take_worker(settings.hands_max_side, settings.min_tracking_confidence)
         else:
             self._model = HandTracker(settings.min_tracking_confidence)
 

@@ -118,7 +118,7 @@ def test_a_hands_worker_kept_for_the_next_job_answers_like_a_fresh_one() -> None
     second = HandsRunner(settings)
     assert second.worker_pid == pid  # the same process, no start-up
     answers.append(run(second))
-    other = HandsRunner(replace(settings, min_detection_confidence=0.6))
+    other = HandsRunner(replace(settings, min_tracking_confidence=0.6))
     assert other.worker_pid != pid  # other settings: another worker
     other.close()
     expected = run(HandsRunner(replace(settings, hands_process=False)))
