@@ -1,4 +1,4 @@
-"""Pose priors that need no learned model: a relaxed hand and quadratic pulls towards it or the rest pose."""
+"""Pose priors that need no learned model: a relaxed hand, which the solve pulls unseen hands towards."""
 
 from __future__ import annotations
 
@@ -22,11 +22,3 @@ def relaxed_hand_pose(side: str, dtype: torch.dtype = torch.float32) -> Tensor:
             pose[3 * finger + k, 2] = sign * flex[k]
     return pose
 
-
-def quadratic_prior(pose: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Mean over frames of the (optionally per-frame weighted) squared distance of pose (T,...) to target."""
-    d = (pose - target).reshape(pose.shape[0], -1)
-    per_frame = (d * d).sum(-1)
-    if weights is None:
-        return per_frame.mean()
-    return (per_frame * weights).mean()

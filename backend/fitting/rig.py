@@ -72,10 +72,10 @@ class HeldLimbs:
         before: Tensor | None = None
         for rows, held_parents, parents in self.levels:
             pool = [x for x in (held_parents, before) if x is not None]
-            parent = torch.cat(pool, dim=1)[:, parents] if len(pool) > 1 else pool[0][:, parents]
-            before = parent @ free_rot[:, rows]
+            parent = (torch.cat(pool, dim=1) if len(pool) > 1 else pool[0]).index_select(1, parents)
+            before = parent @ free_rot.index_select(1, rows)
             frames.append(before)
-        turned = (torch.cat(frames, dim=1)[:, self.vector_slots] @ self.vectors[:, :, None])[..., 0]
+        turned = (torch.cat(frames, dim=1).index_select(1, self.vector_slots) @ self.vectors[:, :, None])[..., 0]
         points = self.fixed + torch.einsum("pv,bvc->bpc", self.paths, turned)
         return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
 
@@ -96,6 +96,12 @@ def _parents_of_level(slots: list[int], device: torch.device | str) -> slice | T
     if len(set(slots)) == 1:
         return slice(slots[0], slots[0] + 1)  # one parent for the whole level: broadcast
     return torch.tensor(slots, device=device)
+
+
+def _pick(frames: Tensor, which: slice | Tensor) -> Tensor:
+    """Frames (B,J,...) picked along the joint axis by a slice or an index; an index goes through index_select,
+    several times cheaper forwards and backwards on CPU than indexing with a tensor (which sorts to scatter)."""
+    return frames[:, which] if isinstance(which, slice) else frames.index_select(1, which)
 
 
 class LandmarkRig(torch.nn.Module):
@@ -137,13 +143,10 @@ class LandmarkRig(torch.nn.Module):
         order = [j for level in levels for j in level]
         slot = {j: i for i, j in enumerate(order)}
         self.register_buffer("order", torch.tensor(order, device=device))
-        self.level_runs: list[tuple[int, int]] = []
-        self.level_parents: list[slice | Tensor] = []
-        first = 1
-        for d in range(1, len(levels)):
-            self.level_runs.append((first, first + len(levels[d])))
-            self.level_parents.append(_parents_of_level([levels[d - 1].index(parents[j]) for j in levels[d]], device))
-            first += len(levels[d])
+        self.level_sizes = [len(level) for level in levels]
+        self.level_parents: list[slice | Tensor] = [
+            _parents_of_level([levels[d - 1].index(parents[j]) for j in level], device)
+            for d, level in enumerate(levels[1:], start=1)]
         # The frame (slot in depth order) turning each vector: bones of joints 1..54, then landmark offsets.
         frames = [slot[parents[j]] for j in range(1, NUM_JOINTS)] + [slot[attach[n]] for n in moved]
         self.register_buffer("vector_frames", torch.tensor(frames, device=device))
@@ -170,11 +173,12 @@ class LandmarkRig(torch.nn.Module):
 
     def _frames(self, local_rot: Tensor) -> Tensor:
         """Global joint frames (B,55,3,3) in depth order, by forward kinematics one tree level at a time."""
-        local = local_rot[:, self.order]
-        g_prev = local[:, :1]
+        # one split, not a slice per level: its backward is one concatenation, where each slice's would fill a
+        # whole (B,55,3,3) gradient with zeros
+        g_prev, *local = local_rot.index_select(1, self.order).split(self.level_sizes, dim=1)
         frames = [g_prev]
-        for (a, b), parents in zip(self.level_runs, self.level_parents, strict=True):
-            g_prev = g_prev[:, parents] @ local[:, a:b]
+        for level, parents in zip(local, self.level_parents, strict=True):
+            g_prev = _pick(g_prev, parents) @ level
             frames.append(g_prev)
         return torch.cat(frames, dim=1)
 
@@ -190,7 +194,7 @@ class LandmarkRig(torch.nn.Module):
         root_pos: (B,3) where the pelvis joint goes; betas: (10,) shape, None for the mean shape.
         """
         vectors = self._vectors(*self.rest(betas))
-        turned = (self._frames(local_rot)[:, self.vector_frames] @ vectors[:, :, None])[..., 0]
+        turned = (self._frames(local_rot).index_select(1, self.vector_frames) @ vectors[:, :, None])[..., 0]
         points = root_pos[:, None] + torch.einsum("pv,bvc->bpc", self.paths, turned)
         return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
 

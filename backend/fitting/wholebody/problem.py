@@ -24,7 +24,6 @@ from backend.fitting.losses import (
     to_camera,
     weighted_mean,
 )
-from backend.fitting.priors import quadratic_prior
 from backend.fitting.rig import HeldPose, LandmarkRig, RigOutput
 from backend.geometry.rotations import axis_angle_to_matrix
 from protocol.skeleton import JOINT_INDEX
@@ -97,6 +96,7 @@ class WholeBodyProblem:
         self._legs_moved = False  # whether the foot lock has begun (until then d_legs is 0 and costs nothing)
         self._eyes = z(t, 2, 3)
         self._leg_idx = torch.as_tensor(LEGS, device=data.init_aa.device)
+        self._foot_points = torch.as_tensor(FOOT_POINTS, device=data.init_aa.device)
         self.phases = [(torch.as_tensor(rows, device=data.init_aa.device), data.rows(rows))
                        for rows in (np.arange(p, t, step) for p in range(step))] if step > 1 else []
         self.lock: dict[str, Tensor] = {}  # the foot lock's anchors (T,4,3) and weights (T,4), once it starts
@@ -131,7 +131,7 @@ class WholeBodyProblem:
         aa, root_pos = self.current()
         if phase is not None:
             rows = self.phases[phase][0]
-            aa, root_pos = aa[rows], root_pos[rows]
+            aa, root_pos = aa.index_select(0, rows), root_pos.index_select(0, rows)
         rot = axis_angle_to_matrix(aa)
         return aa, rot, self.rig(rot, root_pos, self.betas)
 
@@ -151,7 +151,8 @@ class WholeBodyProblem:
             aa_rest, rot_rest = aa_now[:, 1:], rot_now[:, 1:]
             if phase is not None:
                 rows = self.phases[phase][0]
-                aa_root, root_pos, aa_rest, rot_rest = aa_root[rows], root_pos[rows], aa_rest[rows], rot_rest[rows]
+                aa_root, root_pos = aa_root.index_select(0, rows), root_pos.index_select(0, rows)
+                aa_rest, rot_rest = aa_rest[rows], rot_rest[rows]  # held: no gradient to scatter back
             r_root = axis_angle_to_matrix(aa_root)
             aa = torch.cat([aa_root, aa_rest], dim=1)
             rot = torch.cat([r_root, rot_rest], dim=1)
@@ -185,40 +186,42 @@ class WholeBodyProblem:
         d, w = self.data if phase is None else self.phases[phase][1], self.w
         t, fps = d.n_frames, d.fps
         aa, rot, out = pose(phase)
-        body_aa, jaw_aa, hands_aa = aa[:, BODY], aa[:, JAW], aa[:, 25:].reshape(t, 2, 15, 3)
+        body_aa, hands_aa = aa[:, BODY], aa[:, 25:].reshape(t, 2, 15, 3)
         lm_c = to_camera(out.landmarks, d.r_w2c, d.t_w2c)  # (T,75,3): body, left hand, right hand
         fit_2d = gmof(image_residual(lm_c, d.kp2d, self.k), w.sigma_2d)
-        terms: dict[str, Tensor] = {}
-        terms["body_2d"] = w.w_body_2d * weighted_mean(fit_2d[:, :33], d.conf2d)
-        terms["hand_2d"] = w.w_hand_2d * weighted_mean(fit_2d[:, 33:], d.hconf)
+        terms: dict[str, tuple[float, Tensor]] = {}  # name: (weight, unweighted value)
+        terms["body_2d"] = (w.w_body_2d, weighted_mean(fit_2d[:, :33], d.conf2d))
+        terms["hand_2d"] = (w.w_hand_2d, weighted_mean(fit_2d[:, 33:], d.hconf))
         # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
         lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
         rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
-        terms["body_3d"] = w.w_body_3d * weighted_mean(gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d), d.vis3d)
+        terms["body_3d"] = (w.w_body_3d, weighted_mean(gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d), d.vis3d))
         rel_h = lmh_c - lmh_c[:, :, :1]
-        terms["hand_3d"] = w.w_hand_3d * weighted_mean(gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d), d.hweight)
-        terms["smooth_joints"] = w.w_smooth_joints * position_smoothness(out.joints, 2, fps)
-        terms["smooth_rot"] = w.w_smooth_rot * rotation_smoothness(rot, 2, fps)
-        terms["smooth_root"] = w.w_smooth_root * position_smoothness(out.joints[:, 0], 2, fps)  # the pelvis
-        terms["limits"] = w.w_limits * limit_penalty(body_aa, self.lo, self.hi).mean()
-        terms["pose_prior"] = w.w_pose_prior * (quadratic_prior(body_aa, torch.zeros_like(body_aa))
-                                                + quadratic_prior(jaw_aa, torch.zeros_like(jaw_aa)))
-        terms["hand_prior"] = w.w_hand_prior * sum(
-            quadratic_prior(hands_aa[:, s], self.relaxed[s], d.hand_prior_w[:, s]) for s in range(2))
-        terms["shape"] = w.w_shape * shape_prior(self.betas)
-        feet = out.landmarks_body[:, FOOT_POINTS]
+        terms["hand_3d"] = (w.w_hand_3d, weighted_mean(gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d), d.hweight))
+        terms["smooth_joints"] = (w.w_smooth_joints, position_smoothness(out.joints, 2, fps))
+        terms["smooth_rot"] = (w.w_smooth_rot, rotation_smoothness(rot, 2, fps))
+        terms["smooth_root"] = (w.w_smooth_root, position_smoothness(out.joints[:, 0], 2, fps))  # the pelvis
+        terms["limits"] = (w.w_limits, limit_penalty(body_aa, self.lo, self.hi).mean())
+        # body and jaw towards rest, hands towards relaxed (weighted per frame and hand): mean squares per frame
+        terms["pose_prior"] = (w.w_pose_prior, aa[:, BODY.start:JAW + 1].square().sum() / t)
+        terms["hand_prior"] = (w.w_hand_prior,
+                               ((hands_aa - self.relaxed).square().sum((-1, -2)) * d.hand_prior_w).sum() / t)
+        terms["shape"] = (w.w_shape, shape_prior(self.betas))
+        feet = out.landmarks_body.index_select(1, self._foot_points)
         pts = feet[:, :4]
         if t > 1:
             planted = d.contacts[1:] * d.contacts[:-1]
             slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * planted * (fps / 30.0) ** 2
             height = pts[..., 1] - d.ground[:, None]
             unseen = (d.contacts - d.grounded) * gmof(height, w.unseen_ground_sigma)
-            terms["contact"] = w.w_contact * (slide.mean() + (d.grounded * height ** 2 + unseen).mean())
-        terms["ground"] = w.w_ground * (torch.relu(d.ground[:, None] - feet[..., 1]) ** 2).mean()
+            terms["contact"] = (w.w_contact, slide.mean() + (d.grounded * height ** 2 + unseen).mean())
+        terms["ground"] = (w.w_ground, (torch.relu(d.ground[:, None] - feet[..., 1]) ** 2).mean())
         if self.lock:
             held = (self.lock["weights"] * ((pts - self.lock["anchors"]) ** 2).sum(-1)).sum()
-            terms["foot_lock"] = w.w_foot_lock * held / self.lock["weights"].sum().clamp_min(1.0)
+            terms["foot_lock"] = (w.w_foot_lock, held / self.lock["weights"].sum().clamp_min(1.0))
         if len(d.pin_rot):
-            terms["pins"] = w.w_pins * rotation_distance(rot[d.pinned], d.pin_rot).mean()
-        total = sum(terms.values())
-        return total, {name: float(v.detach()) for name, v in terms.items()}  # type: ignore[return-value]
+            terms["pins"] = (w.w_pins, rotation_distance(rot[d.pinned], d.pin_rot).mean())
+        # one stacked product and sum (and one read-back of the values): a step pays per operation
+        weights = torch.tensor([k for k, _ in terms.values()], dtype=aa.dtype, device=aa.device)
+        weighted = torch.stack([v for _, v in terms.values()]) * weights
+        return weighted.sum(), dict(zip(terms, weighted.detach().tolist(), strict=True))
