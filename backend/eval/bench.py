@@ -56,13 +56,14 @@ class Column:
 TRUTH_COLUMNS: tuple[Column, ...] = (
     Column("mpjpe", "MPJPE"), Column("pa_mpjpe", "PA-MPJPE"), Column("accel", "Accel"), Column("jitter", "Jitter"),
     Column("w_mpjpe", "W-MPJPE"), Column("wa_mpjpe", "WA-MPJPE"), Column("rte", "RTE%"),
-    Column("foot_sliding", "FootSlide"), Column("hand_pa_mpjpe", "H-PA-MPJPE"), Column("hand_ra_mpjpe", "H-RA-MPJPE"),
-    Column("hand_ra_acc", "H-RA-ACC"), Column("fps", "fps"),
+    Column("foot_sliding", "FootSlide"), Column("up_err", "Up-err"), Column("hand_pa_mpjpe", "H-PA-MPJPE"),
+    Column("hand_ra_mpjpe", "H-RA-MPJPE"), Column("hand_ra_acc", "H-RA-ACC"), Column("fps", "fps"),
 )
 TRUTH_NOTES = (
     f"body columns: {BODY_SUBSET_LABEL}, frames with mediapipe's body and the torso (hips, shoulders) in view; "
     "MPJPE/PA-MPJPE/W-/WA-MPJPE mm, "
-    "Accel mm/frame^2, Jitter 10 m/s^3 (hip-centred camera frame), RTE % of path, FootSlide mm/frame on GT contacts",
+    "Accel mm/frame^2, Jitter 10 m/s^3 (hip-centred camera frame), RTE % of path, FootSlide mm/frame on GT contacts, "
+    "Up-err deg between the solved world's up and the true one (how far the rig and its floor lean)",
     "hand columns: 16 joints (wrist + 15) per hand in the camera frame, frames where the hand is visible and "
     "mediapipe found it, mean of both hands; PA/RA-MPJPE mm, RA-ACC mm/frame^2",
     "fps: frames / seconds of the whole preset run (cached stages counted at their original cost); "
@@ -105,6 +106,7 @@ class GroundTruth:
     contacts: np.ndarray  # (T,4) bool: left heel, left toe, right heel, right toe
     hand_visible: np.ndarray  # (T,2) bool, 0 = left hand
     body_visible: np.ndarray  # (T,) bool: the torso joints (TORSO_JOINTS) project inside the image
+    up_cam: np.ndarray | None = None  # (T,3) the world's up in the camera frame
 
     def frames(self, indices: Sequence[int]) -> GroundTruth:
         """The ground truth at the given source frame indices; BadRequest when one lies outside the clip."""
@@ -113,7 +115,8 @@ class GroundTruth:
         if idx.size and (idx.min() < 0 or idx.max() >= total):
             raise BadRequest(f"frames {idx.min()}..{idx.max()} lie outside the ground truth's {total} frames")
         return GroundTruth(self.fps, self.joints_world[idx], self.joints_cam[idx], self.contacts[idx],
-                           self.hand_visible[idx], self.body_visible[idx])
+                           self.hand_visible[idx], self.body_visible[idx],
+                           None if self.up_cam is None else self.up_cam[idx])
 
 
 def resolve_suite(suite: str) -> Path:
@@ -173,7 +176,7 @@ def load_ground_truth(path: Path) -> GroundTruth:
     except (OSError, KeyError, ValueError) as exc:
         raise BadRequest(f"ground truth {path} is unreadable or lacks a key: {exc}") from exc
     cam = np.einsum("tij,tnj->tni", r_w2c, joints) + t_w2c[:, None]
-    return GroundTruth(fps, joints, cam, contacts, hand_visible, body_in_view(cam, k, size))
+    return GroundTruth(fps, joints, cam, contacts, hand_visible, body_in_view(cam, k, size), r_w2c[:, :, 1])
 
 
 def body_in_view(joints_cam: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -426,12 +429,13 @@ def score_video(solved: Solved | None, obs: Any, result: Any | None, detections:
 
 
 def score_truth(body_cam: np.ndarray, hands_cam: np.ndarray, body_world: np.ndarray | None, gt: GroundTruth,
-                body_valid: np.ndarray, hand_valid: np.ndarray) -> dict[str, float]:
+                body_valid: np.ndarray, hand_valid: np.ndarray, up_cam: np.ndarray | None = None) -> dict[str, float]:
     """One row's ground-truth columns (without fps) on the common joints and frames.
 
     The body columns use `body_valid` frames that also have the body in view (`gt.body_visible`). Body and hand
     joints (T,55,3) come apart because mediapipe's hands have their own wrists; a method passes its one skeleton
-    twice. `body_world` None (no world trajectory) leaves the world columns undefined.
+    twice. `body_world` None (no world trajectory) leaves the world columns undefined, and `up_cam` None (T,3: the
+    solved world's up in the camera frame) the up error.
     """
     body_valid = np.asarray(body_valid, bool) & gt.body_visible
     out = score_body_camera(body_cam, gt.joints_cam, gt.fps, body_valid)
@@ -439,6 +443,8 @@ def score_truth(body_cam: np.ndarray, hands_cam: np.ndarray, body_world: np.ndar
         out.update({k: float("nan") for k in ("w_mpjpe", "wa_mpjpe", "rte", "foot_sliding")})
     else:
         out.update(score_body_world(body_world, gt, body_valid))
+    out["up_err"] = (float("nan") if up_cam is None or gt.up_cam is None
+                     else _metric(lambda: M.up_error(up_cam, gt.up_cam, valid=body_valid)))
     out.update(score_hands_camera(hands_cam, gt.joints_cam, hand_valid))
     return out
 
@@ -546,9 +552,10 @@ def _score_preset(clip: BenchClip, preset: str, result: Any, row: RowRun, obs: A
                              f"perception has {frame_idx[:3]}...; they must match to be compared")
         gt = gt_all.frames(frame_idx)
         hand_valid = gt.hand_visible & obs.hand_valid & solved.hand_valid
+        up = None if result.camera is None else np.asarray(result.camera.R_w2c, np.float64)[:, :, 1]
         row.metrics = score_truth(solved.joints_cam, solved.joints_cam,
                                   solved.joints_world if solved.has_body else None, gt,
-                                  np.asarray(obs.body_valid, bool), hand_valid)
+                                  np.asarray(obs.body_valid, bool), hand_valid, up)
         row.details = full_summaries(solved, gt)
     row.metrics["fps"] = _fps(row.frames, row.seconds)
 

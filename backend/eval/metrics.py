@@ -307,6 +307,17 @@ def rte(pred_root: np.ndarray, gt_root: np.ndarray, valid: np.ndarray | None = N
     return np.linalg.norm(aligned - g, axis=-1) / path * 100.0
 
 
+def up_error(pred_up: np.ndarray, gt_up: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Per-frame angle (degrees) between the solved world's up and the true one, both as directions (T,3) in the
+    camera frame: how far the world leans (the rig tips over and its floor slopes by this much). No alignment takes
+    it away, as it would in the world MPJPEs."""
+    p, g = _pair(np.asarray(pred_up)[:, None], np.asarray(gt_up)[:, None], "up error")
+    v = _valid(valid, p.shape[0])
+    p, g = p[v, 0], g[v, 0]
+    cos = (p * g).sum(-1) / np.maximum(np.linalg.norm(p, axis=-1) * np.linalg.norm(g, axis=-1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def contact_from_velocity(points: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     """Contact labels (T-1, F) as GVHMR/WHAM derive them: a point moves less than `threshold` metres
     (default 1 cm) from frame t to t+1."""

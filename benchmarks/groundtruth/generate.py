@@ -77,6 +77,8 @@ SUITES: dict[str, tuple[ClipSpec, ...]] = {
         ClipSpec("wash_hand", "cmu_iclone30/002/002_10.bvh", 300, 120, "hand", 20),
         ClipSpec("sword_hand", "cmu_iclone30/002/002_08.bvh", 60, 120, "hand", 21),
         ClipSpec("punch_hand", "cmu_iclone30/002/002_05.bvh", 200, 120, "hand", 22),
+        ClipSpec("slowwalk_high", "cmu_iclone30/007/007_04.bvh", 1, 120, "high", 23),
+        ClipSpec("punch_high", "cmu_iclone30/002/002_05.bvh", 60, 120, "high", 24),
     ),
 }
 

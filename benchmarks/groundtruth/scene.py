@@ -12,8 +12,8 @@ from scipy.ndimage import gaussian_filter1d
 from protocol.errors import BadRequest
 from protocol.skeleton import JOINT_INDEX, LEFT_HAND_JOINTS, NUM_JOINTS, RIGHT_HAND_JOINTS
 
-Setup = Literal["static", "pan", "closeup", "hand"]
-SETUPS: tuple[Setup, ...] = ("static", "pan", "closeup", "hand")
+Setup = Literal["static", "high", "pan", "closeup", "hand"]
+SETUPS: tuple[Setup, ...] = ("static", "high", "pan", "closeup", "hand")
 
 REGION_SKIN, REGION_SHIRT, REGION_TROUSERS, REGION_SHOES, REGION_HAIR = range(5)
 _J = JOINT_INDEX
@@ -95,10 +95,11 @@ def make_camera(setup: Setup, joints: np.ndarray, joint_rotations: np.ndarray, p
     surface points (T,N,3) (a vertex subset) in the world frame.
 
     static: fixed camera, 55 deg hfov, side-on to the path (front-on when the person stays put), pulled
-    back until the whole body stays inside the image on every frame. pan: follows the smoothed pelvis
-    while orbiting 40 deg around it (translation and pan). closeup: 1.1 m in front of the smoothed chest,
-    50 deg hfov, so extended arms and hands leave and re-enter the frame. hand: 0.55 m from the smoothed
-    right hand on the side away from the chest and above it, 45 deg hfov.
+    back until the whole body stays inside the image on every frame. high: the static camera raised to look
+    down about 20 deg (a phone on a shelf, a wall camera), a tilt no ground plane reveals to a static camera.
+    pan: follows the smoothed pelvis while orbiting 40 deg around it (translation and pan). closeup: 1.1 m in
+    front of the smoothed chest, 50 deg hfov, so extended arms and hands leave and re-enter the frame. hand:
+    0.55 m from the smoothed right hand on the side away from the chest and above it, 45 deg hfov.
     """
     frames = joints.shape[0]
     if joints.shape[1:] != (NUM_JOINTS, 3):
@@ -107,8 +108,9 @@ def make_camera(setup: Setup, joints: np.ndarray, joint_rotations: np.ndarray, p
     mean_face = face.mean(axis=0)
     mean_face /= max(float(np.linalg.norm(mean_face)), 1e-9)
     pelvis = joints[:, 0]
-    if setup == "static":
+    if setup in ("static", "high"):
         k = intrinsics(width, height, 55.0)
+        rise = 0.35 if setup == "static" else 1.5
         travel = pelvis[-1] - pelvis[0]
         travel[1] = 0.0
         if np.linalg.norm(travel) > 0.5:
@@ -122,7 +124,7 @@ def make_camera(setup: Setup, joints: np.ndarray, joint_rotations: np.ndarray, p
         target = np.array([centre[0], 0.9, centre[2]])
 
         def make(d: float) -> CameraTrack:
-            eye = target + view * d + np.array([0.0, 0.35, 0.0])
+            eye = target + view * d + np.array([0.0, rise, 0.0])
             r, t = look_at(eye, target)
             return CameraTrack(k, np.repeat(r[None], frames, 0), np.repeat(t[None], frames, 0), width, height)
 

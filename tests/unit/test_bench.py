@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -91,7 +92,23 @@ def test_perfect_prediction_scores_zero_and_a_baseline_has_no_world_columns() ->
         assert exact[key] == pytest.approx(0.0, abs=1e-6), key
     assert exact["jitter"] > 0  # jitter is of the motion, not an error
     base = bench.score_truth(gt.joints_cam, gt.joints_cam, None, gt, valid, hands)
-    assert all(math.isnan(base[k]) for k in ("w_mpjpe", "wa_mpjpe", "rte", "foot_sliding"))
+    assert all(math.isnan(base[k]) for k in ("w_mpjpe", "wa_mpjpe", "rte", "foot_sliding", "up_err"))
+
+
+def test_up_error_is_the_lean_of_the_solved_world() -> None:
+    """The up error is the angle between the solved and the true world up in the camera frame, whatever the world
+    alignment of the MPJPEs forgives; without a camera it is undefined."""
+    gt = replace(_truth(), up_cam=np.repeat(np.array([[0.0, -1.0, 0.0]]), 12, 0))
+    valid, hands = np.ones(12, bool), np.ones((12, 2), bool)
+    tilt = np.radians(20.0)
+    leaning = np.repeat(np.array([[0.0, -np.cos(tilt), np.sin(tilt)]]), 12, 0)
+    scored = bench.score_truth(gt.joints_cam, gt.joints_cam, gt.joints_world, gt, valid, hands, leaning)
+    assert scored["up_err"] == pytest.approx(20.0)
+    assert scored["w_mpjpe"] == pytest.approx(0.0, abs=1e-6)
+    same = bench.score_truth(gt.joints_cam, gt.joints_cam, gt.joints_world, gt, valid, hands, gt.up_cam)
+    assert same["up_err"] == pytest.approx(0.0, abs=1e-6)
+    assert math.isnan(bench.score_truth(gt.joints_cam, gt.joints_cam, gt.joints_world, gt, valid, hands)["up_err"])
+    np.testing.assert_allclose(gt.frames([3, 5]).up_cam, gt.up_cam[[3, 5]])
 
 
 def test_only_the_common_joints_are_scored() -> None:
@@ -271,7 +288,7 @@ def test_video_scores_without_ground_truth() -> None:
 def test_a_failing_preset_gets_an_error_row_and_the_others_still_score(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
     from protocol.errors import NoPerson
-    from protocol.result import Result, ResultMeta, SmplxMotion
+    from protocol.result import CameraTrack, Result, ResultMeta, SmplxMotion
 
     frames = 10
     rng = np.random.default_rng(4)
@@ -285,7 +302,10 @@ def test_a_failing_preset_gets_an_error_row_and_the_others_still_score(monkeypat
                          right_hand_pose=np.zeros((frames, 15, 3), np.float32), betas=np.zeros(10, np.float32),
                          transl=np.linspace(0, 1, frames, dtype=np.float32)[:, None].repeat(3, 1),
                          global_orient_c=z3, transl_c=z3 + np.float32([0, 0, 3]))
-    result = Result(ResultMeta("fake", "good", {}, "default", "neutral", 30.0, list(range(frames))), smplx=motion)
+    level = np.repeat(np.diag([1.0, -1.0, -1.0])[None], frames, 0)
+    camera = CameraTrack(np.eye(3), level, np.zeros((frames, 3)), np.zeros((frames, 3)), True, True)
+    result = Result(ResultMeta("fake", "good", {}, "default", "neutral", 30.0, list(range(frames))), smplx=motion,
+                    camera=camera)
 
     def run_preset(video: Path, preset: str, options: bench.BenchOptions, cache: object, log: object) -> tuple:
         if preset == "bad":

@@ -178,3 +178,11 @@ def test_shape_mismatch_is_a_bad_request() -> None:
         m.mpjpe(np.zeros((3, 2, 3)), np.zeros((3, 3, 3)))
     with pytest.raises(BadRequest):
         m.mpjpe(np.zeros((3, 2, 3)), np.zeros((3, 2, 3)), valid=np.ones(4, bool))
+
+
+def test_up_error_known_angles_and_valid_frames() -> None:
+    """Angles between up directions (any length), frames left out by `valid`."""
+    gt = np.array([[0.0, -1.0, 0.0]] * 3)
+    pred = np.array([[0.0, -2.0, 0.0], [1.0, 0.0, 0.0], [0.0, -1.0, -1.0]])
+    np.testing.assert_allclose(m.up_error(pred, gt), [0.0, 90.0, 45.0], atol=1e-9)
+    np.testing.assert_allclose(m.up_error(pred, gt, valid=np.array([False, True, False])), [90.0])
