@@ -72,6 +72,7 @@ def synthetic_clip(
     hand_gap: tuple[int, int] = (20, 35),
     camera_units: float | None = None,
     betas: np.ndarray | None = None,
+    pitch_deg: float = 0.0,
 ) -> SyntheticClip:
     """Render the walking motion into perception-style observations (1280x720, f = 1000 px).
 
@@ -79,7 +80,11 @@ def synthetic_clip(
     zeros with valid False, as perception writes them. With `camera_units` the camera travels (sideways sway,
     an accelerating rise and a push in) and the camera solve reports its path in units of that many metres,
     as a monocular solve of unknown scale would; otherwise the camera is static. `betas` shapes the body.
+    `pitch_deg` tips the camera down by that much while the camera solve still reports it level, as the camera
+    stage does where it sees no ground plane.
     """
+    if pitch_deg and camera_units is not None:
+        raise ValueError("only the static camera is pitched")
     rng = np.random.default_rng(seed)
     pose = walking_pose(t, fps, seed)
     if betas is not None:
@@ -93,7 +98,8 @@ def synthetic_clip(
     with torch.no_grad():
         out = model(pose)
     k = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
-    r = STATIC_R
+    p = np.radians(pitch_deg)
+    r = np.array([[1.0, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]]) @ STATIC_R  # true camera
 
     time = np.arange(t) / fps
     centres = np.zeros((t, 3))
@@ -136,7 +142,7 @@ def synthetic_clip(
     obs.hand_kp3d[a:b, 0] = 0
     obs.hand_valid[a:b, 0] = False
     camera = CameraSolve(
-        K=k, R_w2c=np.repeat(r[None], t, 0), t_w2c=t_w2c / (camera_units or 1.0), static=camera_units is None,
+        K=k, R_w2c=np.repeat(STATIC_R[None], t, 0), t_w2c=t_w2c / (camera_units or 1.0), static=camera_units is None,
         scale_known=False,
         angvel=np.zeros((t, 3)), up=np.array([0.0, 1.0, 0.0]), frame_indices=np.arange(t),
         times=np.arange(t) / fps,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from backend.camera.types import CameraSolve
-from backend.fitting.wholebody.job import align_camera, load_pins
+from backend.fitting.gravity import pitch_correction
+from backend.fitting.wholebody.job import align_camera, load_pins, scene_points
 from backend.fitting.wholebody.settings import FitSettings
 from backend.methods import registry
 from backend.settings import resolve
@@ -52,6 +54,21 @@ def test_camera_rows_follow_the_perception_frames() -> None:
     assert np.array_equal(sub.t_w2c, cam.t_w2c[[2, 5]])
     with pytest.raises(BadRequest, match="lacks frames"):
         align_camera(cam, np.array([9, 12]))
+
+
+def test_scene_points_follow_the_solved_world() -> None:
+    """Points turn with the world the solve turned (a pitch corrected from the body), then scale and drop with the
+    ground; seen through the solved camera they stay where the camera solve saw them."""
+    cam = _camera(np.arange(3))
+    cam.points = np.array([[0.0, 1.0, -4.0], [1.0, -0.5, -2.0]], np.float32)
+    q = pitch_correction(0.3)
+    out = SimpleNamespace(world_rotation=q, scale=2.0, ground_shift=1.5)
+    pts = scene_points(cam, out)  # type: ignore[arg-type]
+    expected = (cam.points.astype(np.float64) @ q.T) * 2.0 - np.array([0.0, 1.5, 0.0])
+    np.testing.assert_allclose(pts, expected, atol=1e-6)
+    r_solved, t_solved = cam.R_w2c[0] @ q.T, cam.t_w2c[0] * 2.0 + cam.R_w2c[0] @ q.T @ np.array([0.0, 1.5, 0.0])
+    np.testing.assert_allclose(pts @ r_solved.T + t_solved, cam.points @ cam.R_w2c[0].T * 2.0 + cam.t_w2c[0] * 2.0,
+                               atol=1e-5)
 
 
 def test_fit_is_registered_with_light_settings() -> None:

@@ -56,6 +56,14 @@ def align_camera(cam: CameraSolve, frame_indices: np.ndarray) -> CameraSolve:
     return CameraSolve.from_arrays(arrays)
 
 
+def scene_points(cam: CameraSolve, out: FitOutput) -> np.ndarray:
+    """The camera solve's scene points (N,3) in the solved world: turned as the solve turned the camera's world,
+    scaled to metres and lowered with the ground to y = 0."""
+    points = np.asarray(cam.points, np.float64) @ np.asarray(out.world_rotation, np.float64).T * out.scale
+    points[:, 1] -= out.ground_shift
+    return points.astype(np.float32)
+
+
 def _encode(out: FitOutput) -> dict[str, np.ndarray]:
     """FitOutput as arrays for the stage cache."""
     arrays = {f.name: np.asarray(getattr(out, f.name)) for f in fields(FitOutput)}
@@ -112,8 +120,7 @@ def solve_whole_body(job: JobContext, settings: FitSettings, method: str = "fit"
     )
     camera = CameraTrack(K=np.asarray(cam.K, np.float64), R_w2c=out.r_w2c, t_w2c=out.t_w2c,
                          angvel=np.asarray(cam.angvel, np.float64), static=cam.static, scale_known=True)
-    points = np.asarray(cam.points, np.float32) * out.scale
-    points[:, 1] -= out.ground_shift
+    points = scene_points(cam, out)
     rest = RestData(**model.rest_data(out.betas))
     meta = ResultMeta(method=method, preset=None, settings={}, body_model=model.kind, gender=model.gender,
                       fps=float(obs.fps), frame_indices=[int(i) for i in obs.frame_indices],

@@ -44,6 +44,8 @@ class FitSettings:
     # body's height of the body's wrist (2D), and fade out at twice that
     contact_speed: float = 0.3  # a foot point slower than this (body heights / s) in the image may be planted
     contact_height: float = 0.06  # ... and within this many body heights of the lowest foot point
+    pitch_from_body: bool = True  # where the camera shows no ground plane (static or only turning), the world's
+    # pitch comes from the upright body's vertical (`backend.fitting.gravity`); False keeps that camera level
     unseen_feet_stand: bool = True  # feet out of view are planted while the hips stay put (close-ups)
     unseen_ground_sigma: float = 0.07  # Geman-McClure scale (m) pulling such unseen feet to the ground: their
     # height and the ground are guesses, so one far off stops pulling (plain squares dragged a moving-camera

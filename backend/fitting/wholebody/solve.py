@@ -1,7 +1,8 @@
-"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift, robust optimisation
-(root and shape, then every joint; most steps score one phase of a coarse frame grid in turn, every other frame
-by default, and the last ones every frame),
-then a foot lock (leg-only IK holding planted feet; feet out of view count as planted while the hips stay put).
+"""The whole-clip solve behind `fit`: IK initialisation, camera-frame placement, world lift (pitched by the upright
+body where the camera showed no ground plane and so assumed itself level, `backend.fitting.gravity`), robust
+optimisation (root and shape, then every joint; most steps score one phase of a coarse frame grid in turn, every
+other frame by default, and the last ones every frame), then a foot lock (leg-only IK holding planted feet; feet out
+of view count as planted while the hips stay put).
 
 Independent of jobs and video so tests and other methods can call it on any Observations + CameraSolve.
 """
@@ -26,6 +27,7 @@ from backend.fitting.contact import (
     ground_track,
     unseen_feet_standing,
 )
+from backend.fitting.gravity import body_pitch, pitch_correction
 from backend.fitting.ik import solve_ik
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import limit_table
@@ -62,6 +64,8 @@ class FitOutput:
     r_w2c: np.ndarray  # (T,3,3)
     t_w2c: np.ndarray  # (T,3) metres, the world shifted so that the ground is y = 0
     scale: float  # metres per camera-solve unit applied to t_w2c and the scene points
+    world_rotation: np.ndarray  # (3,3) camera solve's world -> this world (identity unless the body's pitch
+    # corrected a camera assumed level): scene points turn by it before scaling
     ground_shift: float  # metres the world was lowered by so the ground sits at y = 0
     contacts: np.ndarray  # (T,4) left heel, left toe, right heel, right toe
     confidence: np.ndarray  # (T,55)
@@ -139,6 +143,12 @@ def solve_fit(
         feet_c = pelvis_c[:, None] + rest_out.landmarks_body[:, list(mp.FOOT_LANDMARKS)]
     ground_known = bool(np.isfinite(cam.ground_plane).all())
     r_np = np.asarray(cam.R_w2c, np.float64)
+    world_rot = np.eye(3)  # camera world -> this world: turned where the body corrects a level assumption
+    if not ground_known and settings.pitch_from_body:
+        pitch = body_pitch(obs.body_kp3d, body_valid, r_np)
+        if pitch is not None:
+            world_rot = pitch_correction(pitch)
+            r_np = r_np @ world_rot.T
     scale = 1.0
     if not cam.scale_known and not cam.static:
         scale = camera_scale(pelvis_c.cpu().double().numpy(), feet_c.cpu().double().numpy(), r_np,
@@ -254,7 +264,8 @@ def solve_fit(
     return FitOutput(
         full_pose=npf(full_pose), betas=npf(betas), transl=npf(root_w - rest_pelvis), root_pos=npf(root_w),
         global_orient_c=npf(go_c), transl_c=npf(pelvis_cam - rest_pelvis),
-        r_w2c=r_np, t_w2c=t_final.detach().cpu().double().numpy(), scale=float(scale), ground_shift=float(shift),
+        r_w2c=r_np, t_w2c=t_final.detach().cpu().double().numpy(), scale=float(scale), world_rotation=world_rot,
+        ground_shift=float(shift),
         contacts=contacts_np, confidence=conf, init_pose=npf(init_pose), init_root_pos=npf(init_root),
         losses=[x for trace in traces for x in trace.losses],
     )
