@@ -281,11 +281,15 @@ def generate_suite(suite: str, out_dir: Path, data_dir: Path = DEFAULT_DATA,
 
 
 def _merge_entries(index_path: Path, suite: str, settings: RenderSettings, new: list[dict]) -> list[dict]:
-    """New entries plus earlier ones of the same suite and settings whose files still exist, in suite order."""
+    """New entries plus earlier ones of the same suite and settings whose files still exist, in suite order. The
+    render thread count changes only the speed, so clips rendered with another one stay."""
+    def output_settings(d: dict | None) -> dict:
+        return {k: v for k, v in (d or {}).items() if k != "threads"}
+
     by_name = {}
     if index_path.exists():
         old = json.loads(index_path.read_text())
-        if old.get("suite") == suite and old.get("settings") == asdict(settings):
+        if old.get("suite") == suite and output_settings(old.get("settings")) == output_settings(asdict(settings)):
             by_name = {e["name"]: e for e in old.get("clips", [])
                        if all((index_path.parent / f).exists() for f in e.get("bytes", {}))}
     by_name.update({e["name"]: e for e in new})

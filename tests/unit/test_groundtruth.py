@@ -283,3 +283,5 @@ def test_regenerating_some_clips_keeps_the_others_in_the_index(tmp_path: Path) -
     assert [e["name"] for e in merged] == ["walk_static", "jump_static"]  # suite order, new entries win
     assert merged[1].get("fresh")
     assert [e["name"] for e in _merge_entries(index, "full", RenderSettings(width=64), new[:1])] == ["walk_static"]
+    kept = _merge_entries(index, "full", RenderSettings(threads=s.threads + 1), new[:1])  # same pixels, other speed
+    assert [e["name"] for e in kept] == ["walk_static", "jump_static"]
