@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -81,6 +83,23 @@ class _Clock:
         if overall <= 0.01 or elapsed < 0.5:
             return None
         return elapsed * (1.0 - overall) / overall
+
+
+CAMERA_NICENESS = 10  # how much lower the background camera thread's priority is than the job's (Linux)
+
+
+def _yield_to_critical_path() -> None:
+    """Lower the calling thread's CPU priority by CAMERA_NICENESS (Linux, where a thread id names one thread;
+    threads it starts inherit it). Perception and the camera share the CPU, the job waits on perception first and
+    the camera usually has time to spare: on 2 cores the 720p job was about 7% faster (six alternating runs).
+    Elsewhere, or when the system refuses, nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + CAMERA_NICENESS, 19))
+    except OSError:
+        pass
 
 
 class JobContext:
@@ -235,7 +254,8 @@ class JobContext:
 
     def start_camera(self) -> None:
         """Start the camera stage in a background thread, so it runs while perception does: perception leaves
-        part of the CPU idle and both stages spend their time in native code that releases the GIL. Its
+        part of the CPU idle and both stages spend their time in native code that releases the GIL. The thread
+        runs at a lower priority, so on a busy CPU perception (which the job waits on first) keeps its pace. Its
         progress is noted and reported once `camera()` waits for it; `close()` stops it."""
         if self._camera_job is not None:
             return
@@ -251,6 +271,7 @@ class JobContext:
             self.check_cancelled()
 
         def run() -> None:
+            _yield_to_critical_path()
             try:
                 future.set_result(self._camera(note, check))
             except BaseException as exc:  # handed to camera(), which re-raises it in the job's thread

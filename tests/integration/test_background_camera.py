@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend.cache.stage_cache import StageCache
-from backend.methods.base import JobContext
+from backend.methods.base import CAMERA_NICENESS, JobContext
 from backend.pipeline import job_settings, make_spec
 from protocol.errors import Cancelled, DecodeError
 from tests.integration.clips import megamind
@@ -51,3 +55,23 @@ def test_an_abandoned_background_camera_stops_and_errors_reach_the_job(tmp_path:
     with pytest.raises(DecodeError):
         bad.camera()
     bad.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+def test_the_background_camera_yields_the_cpu_to_perception(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The camera thread runs at a lower priority than the job's thread, which keeps its own."""
+    seen: list[int] = []
+    solve = JobContext._camera
+
+    def camera(self: JobContext, progress: Any, check: Any) -> Any:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return solve(self, progress, check)
+
+    monkeypatch.setattr(JobContext, "_camera", camera)
+    ctx = _context(megamind(), tmp_path, [0, 5], [])
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    ctx.start_camera()
+    ctx.camera()
+    ctx.close()
+    assert seen == [min(mine + CAMERA_NICENESS, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
