@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import resource
@@ -111,7 +112,8 @@ def stage_speeds(clip: Path, settings: PerceptionSettings) -> dict[str, dict[str
     clock = _Clock()
     for cut, body, found in zip(cuts, bodies, regions, strict=True):
         reach = settings.hand_merge_radius * body.scale() if body is not None else 0.0
-        hands.submit(cut, view, arm_points(body, view), reach, found)
+        outsized = settings.outsized_hand * body.torso_size() if body is not None else math.inf
+        hands.submit(cut, view, arm_points(body, view), reach, found, outsized)
         hands.collect()
     out["hand_tracker"] = clock.rates(len(frames))
     hands.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -193,14 +194,15 @@ class _Pipeline:
                     view = self.tracker.adopt(found)
                     body = self._body_ok(self.body.process(view.cut(image, self.s.max_side), view))
         if self.hands is not None and self.palms is not None:
-            reach = self.s.hand_merge_radius * body.scale() if body is not None else 0.0
             cut = view.cut(image, self.s.hands_max_side)
             # palms while hands are missing: on every frame without a body, on every few with one (its arms
             # lead to its hands on every frame)
             wanted = not self.both_found and (body is None or self.since_palms + 1 >= self.s.palm_interval)
             palms = self.palms(cut) if wanted else None
             self.since_palms = 0 if wanted else self.since_palms + 1
-            self.hands.submit(cut, view, arm_points(body, view), reach, palms)
+            reach = self.s.hand_merge_radius * body.scale() if body is not None else 0.0
+            outsized = self.s.outsized_hand * body.torso_size() if body is not None else math.inf
+            self.hands.submit(cut, view, arm_points(body, view), reach, palms, outsized)
         return _Begun(frame.index, frame.time, body)
 
     def finish(self, begun: _Begun) -> tuple[BodyDet | None, list[HandDet | None], np.ndarray | None]:
@@ -208,11 +210,16 @@ class _Pipeline:
         body = begun.body
         detections: list[HandDet] = self.hands.collect() if self.hands is not None else []
         self.both_found = len(detections) == 2
+        # a hand too big for this body shows that the body was made out of a hand (see `outsized_hand`); the
+        # subject's last box came from such bodies too, so the hands are not held to it
+        refuted = body is not None and any(h.size() > self.s.outsized_hand * body.torso_size() for h in detections)
+        if refuted:
+            body = None
         hands = assign_hands(dedupe_hands(detections), body, self.s.hand_merge_radius)
-        if body is None and self.tracker.box is not None:
+        if body is None and self.tracker.box is not None and not refuted:
             hands = [h if h is not None and _near(h, self.tracker.box) else None for h in hands]
         box = subject_box(body, [h for h in hands if h is not None], self.width, self.height)
-        if box is not None and not self.tracker.accepts(box):
+        if box is not None and not refuted and not self.tracker.accepts(box):
             # too far from where the subject just was: someone else, so the subject is missing this frame
             body, hands, box = None, [None, None], None
         if box is not None:

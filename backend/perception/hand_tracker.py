@@ -15,6 +15,7 @@ which region to look at is decided here, and the tracking state is `HandTracker`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,17 +215,21 @@ class HandTracker:
         self._arm_misses = [0, 0]
 
     def process(self, image: np.ndarray, window: tuple[float, float, float, float],
-                arms: np.ndarray | None = None, reach: float = 0.0, palms: np.ndarray | None = None) -> list[RawHand]:
+                arms: np.ndarray | None = None, reach: float = 0.0, palms: np.ndarray | None = None,
+                outsized: float = math.inf) -> list[RawHand]:
         """Hands in the RGB `image`, which shows `window` (x0, y0, x1, y1 full-frame pixels) of the frame.
 
         `arms` (2, 3, 3): per side of the person, the pose's wrist, pinky and index x, y normalised to the image
         and their visibility; None when no body was found. `reach` (full-frame pixels): how far from a pose
         wrist its hand may be. `palms`: the `PalmDetector` regions of this image (None when it did not run).
+        `outsized` (full-frame pixels): a hand larger than this (wrist to middle knuckle) is too big for that body
+        and kept wherever it lies.
         """
         ih, iw = image.shape[:2]
         x0, y0, x1, y1 = window
         to_image = np.array([iw / (x1 - x0), ih / (y1 - y0)])
-        wrists = None if arms is None else (arms[:, 0, :2] * (iw, ih), arms[:, 0, 2], reach * to_image[0])
+        wrists = None if arms is None else (arms[:, 0, :2] * (iw, ih), arms[:, 0, 2], reach * to_image[0],
+                                             outsized * to_image[0])
         found: list[_Hand] = []
         for prev in self._previous:  # 1. where the hands were
             region = region_from_landmarks((prev - (x0, y0)) * to_image, (iw, ih))
@@ -266,14 +271,16 @@ class HandTracker:
     @staticmethod
     def _add(found: list[_Hand], hand: _Hand | None, wrists: tuple | None) -> None:
         """Keep a newly found hand unless it is one already found (then the better scored of the two stays) or
-        lies away from the body's wrists (`wrists`: pixels (2, 2), visibility (2,), reach; None without a body),
-        where the sides are given (`landmarks.assign_hands`) it would be dropped anyway.
+        lies away from the body's wrists (`wrists`: pixels (2, 2), visibility (2,), reach, outsized; None without a
+        body), where the sides are given (`landmarks.assign_hands`) it would be dropped anyway. A hand larger than
+        `outsized` is kept: it shows the body wrong, and the sides are then given without it.
         """
         if hand is None:
             return
         if wrists is not None:
-            at, visibility, reach = wrists
-            if not near_a_wrist(np.linalg.norm(at - hand.px[0, :2], axis=1), visibility, reach):
+            at, visibility, reach, outsized = wrists
+            near = near_a_wrist(np.linalg.norm(at - hand.px[0, :2], axis=1), visibility, reach)
+            if not near and hand.size <= outsized:
                 return
         for i, other in enumerate(found):
             if hand.same(other):

@@ -26,7 +26,8 @@ _NEW_CLIP = "new clip"
 
 
 def _serve(conn: Connection, shm_name: str, slots: int, min_tracking: float) -> None:
-    """Child process loop: a new clip forgets the tracked hands; (slot, image shape, window, arms, reach, palms)
+    """Child process loop: a new clip forgets the tracked hands; (slot, image shape, window, arms, reach, palms,
+    outsized)
     reads that slot's RGB pixels from shared memory and answers with the raw hands found, in order; None ends it.
     """
     model = HandTracker(min_tracking)
@@ -43,9 +44,9 @@ def _serve(conn: Connection, shm_name: str, slots: int, min_tracking: float) -> 
             if msg == _NEW_CLIP:
                 model.new_clip()
                 continue
-            slot, shape, window, arms, reach, palms = msg
+            slot, shape, window, arms, reach, palms, outsized = msg
             image = np.ndarray(shape, np.uint8, buffer=shm.buf, offset=slot * slot_bytes)
-            conn.send(model.process(image, window, arms, reach, palms))
+            conn.send(model.process(image, window, arms, reach, palms, outsized))
             del image
     finally:
         model.close()

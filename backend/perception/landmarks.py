@@ -62,6 +62,14 @@ class BodyDet:
         shoulders = float(np.linalg.norm(self.kp2d[POSE_SHOULDERS[0], :2] - self.kp2d[POSE_SHOULDERS[1], :2]))
         return max(shoulders, 0.15 * diag, 1.0)
 
+    def torso_size(self) -> float:
+        """The larger of the shoulder width and the torso length (mid-shoulders to mid-hips) in pixels: a body
+        length that holds when the body turns sideways or leans towards the camera."""
+        p = self.kp2d[:, :2]
+        shoulders = float(np.linalg.norm(p[POSE_SHOULDERS[0]] - p[POSE_SHOULDERS[1]]))
+        torso = float(np.linalg.norm(p[[11, 12]].mean(axis=0) - p[[23, 24]].mean(axis=0)))
+        return max(shoulders, torso, 1.0)
+
 
 @dataclass
 class HandDet:

@@ -6,6 +6,7 @@ Only models with model_complexity=1 are used: they ship inside the mediapipe whe
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -129,10 +130,11 @@ class HandsRunner:
         return len(self._pending)
 
     def submit(self, image: np.ndarray, view: View, arms: np.ndarray | None = None, reach: float = 0.0,
-               palms: np.ndarray | None = None) -> None:
+               palms: np.ndarray | None = None, outsized: float = math.inf) -> None:
         """Start finding hands in `image`, the RGB pixels of `view` (possibly shrunk); `arms` as `arm_points`
         gives them for this view (None: no body), `reach` how far (pixels) a hand may be from its pose wrist,
-        `palms` the palm detector's regions in `image` (None when it did not run)."""
+        `palms` the palm detector's regions in `image` (None when it did not run), `outsized` the hand size
+        (pixels, wrist to middle knuckle) above which a hand is kept wherever it lies."""
         window = (view.x0, view.y0, view.x1, view.y1)
         if self._worker is not None:
             if len(self._pending) >= HANDS_SLOTS:
@@ -142,7 +144,7 @@ class HandsRunner:
             offset = self._slot * self._worker.slot_bytes
             np.ndarray(image.shape, np.uint8, buffer=self._worker.shm.buf, offset=offset)[...] = image
             try:
-                self._worker.conn.send((self._slot, image.shape, window, arms, reach, palms))
+                self._worker.conn.send((self._slot, image.shape, window, arms, reach, palms, outsized))
             except OSError as exc:
                 self._failed = True
                 raise RuntimeError(_WORKER_GONE) from exc
@@ -150,7 +152,7 @@ class HandsRunner:
             self._pending.append((view, None))
         else:
             assert self._model is not None
-            self._pending.append((view, self._model.process(image, window, arms, reach, palms)))
+            self._pending.append((view, self._model.process(image, window, arms, reach, palms, outsized)))
 
     def collect(self) -> list[HandDet]:
         """Detections for the oldest submitted image not yet collected, in full-frame pixels."""

@@ -33,11 +33,19 @@ class PerceptionSettings:
     palm_interval: int = 3
     # A hand's wrist within this fraction of the shoulder width of a body wrist belongs to that arm.
     hand_merge_radius: float = 0.6
+    # A hand longer (wrist to middle knuckle) than this times the torso of the body found with it (its shoulder
+    # width or torso length, the larger) proves that body wrong: mediapipe Pose, shown no face, makes a small body
+    # out of a hand held near the camera. The frame keeps the hand, wherever it lies, and drops the body. A real
+    # hand measures about 0.2 of its torso at the body's depth; 0.6 allows it three times nearer the camera.
+    outsized_hand: float = 0.6
 
     def __post_init__(self) -> None:
-        """Reject a palm interval no frame count can follow (a job reports it as a bad request naming it)."""
+        """Reject a palm interval no frame count can follow and a hand limit that would drop every body (a job
+        reports either as a bad request naming it)."""
         if self.palm_interval < 1:
             raise ValueError(f"palm_interval must be 1 (every frame) or more, got {self.palm_interval}")
+        if not self.outsized_hand > 0:
+            raise ValueError(f"outsized_hand must be above 0 (a share of the torso), got {self.outsized_hand}")
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (for cache keys and job metadata)."""

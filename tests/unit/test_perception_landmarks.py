@@ -142,3 +142,16 @@ def test_a_visible_wrist_beats_the_label_and_the_label_beats_a_hidden_wrist() ->
     body.kp2d[16, 2] = 0.15
     labelled_right = _hand((202, 138), RIGHT)
     assert assign_hands([labelled_right], body, 0.6) == [labelled_right, None]
+
+
+def test_torso_size_is_the_larger_of_shoulder_width_and_torso_length() -> None:
+    """Facing the camera the torso length (250 px) wins; turned sideways (shoulders 10 px apart) it still holds;
+    leaning into the camera (torso foreshortened to 60 px) the shoulder width (200 px) does."""
+    body = _body()
+    assert body.torso_size() == pytest.approx(250.0)
+    body.kp2d[11, :2], body.kp2d[12, :2] = (205.0, 100.0), (195.0, 100.0)
+    body.kp2d[23, :2], body.kp2d[24, :2] = (205.0, 350.0), (195.0, 350.0)
+    assert body.torso_size() == pytest.approx(250.0)
+    lean = _body()
+    lean.kp2d[23, 1] = lean.kp2d[24, 1] = 160.0
+    assert lean.torso_size() == pytest.approx(200.0)

@@ -77,3 +77,9 @@ def test_settings_to_dict_is_plain() -> None:
 def test_a_palm_interval_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="palm_interval"):
         PerceptionSettings(palm_interval=0)
+
+
+def test_an_outsized_hand_limit_of_zero_is_refused() -> None:
+    """Every hand would then prove its body false."""
+    with pytest.raises(ValueError, match="outsized_hand"):
+        PerceptionSettings(outsized_hand=0.0)
