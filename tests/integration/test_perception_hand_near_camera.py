@@ -37,9 +37,9 @@ def _on_wrist(obs, truth: np.ndarray, side: int, wrist_of: int) -> np.ndarray:
 
 
 def test_a_hand_too_big_for_the_body_found_with_it_keeps_the_hands(truth: np.ndarray) -> None:
-    """The right hand, 60-90 px from wrist to knuckle beside a false body whose torso spans 30-50 px, is found on
-    its own wrist in nearly every frame and the false body is dropped. With the check off, that body holds the
-    hands to its own wrists: most right hands are lost, and some land on the left wrist."""
+    """The right hand (up to 90 px from wrist to knuckle) outgrows 0.6 x the torso of the false body found with it:
+    it is found on its own wrist in nearly every frame and the false body is dropped. With the check off, that body
+    holds the hands to its own wrists: most right hands are lost, and some land on the left wrist."""
     checked = detect(CLIP, settings=PerceptionSettings(hands_process=False))
     unchecked = detect(CLIP, settings=PerceptionSettings(hands_process=False, outsized_hand=1e9))
     assert len(checked) == len(truth) == 27
