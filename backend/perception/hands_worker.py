@@ -27,8 +27,8 @@ _NEW_CLIP = "new clip"
 
 def _serve(conn: Connection, shm_name: str, slots: int, min_tracking: float) -> None:
     """Child process loop: a new clip forgets the tracked hands; (slot, image shape, window, arms, reach, palms,
-    outsized)
-    reads that slot's RGB pixels from shared memory and answers with the raw hands found, in order; None ends it.
+    outsized) reads that slot's RGB pixels from shared memory and answers with the raw hands found, in order; None
+    ends it.
     """
     model = HandTracker(min_tracking)
     shm = shared_memory.SharedMemory(name=shm_name)

@@ -66,9 +66,10 @@ class BodyDet:
         """The larger of the shoulder width and the torso length (mid-shoulders to mid-hips) in pixels: a body
         length that holds when the body turns sideways or leans towards the camera."""
         p = self.kp2d[:, :2]
-        shoulders = float(np.linalg.norm(p[POSE_SHOULDERS[0]] - p[POSE_SHOULDERS[1]]))
-        torso = float(np.linalg.norm(p[[11, 12]].mean(axis=0) - p[[23, 24]].mean(axis=0)))
-        return max(shoulders, torso, 1.0)
+        shoulders, hips = p[list(POSE_SHOULDERS)], p[list(POSE_TORSO[2:])]
+        torso = float(np.linalg.norm(shoulders.mean(axis=0) - hips.mean(axis=0)))
+        shoulders_width = float(np.linalg.norm(shoulders[0] - shoulders[1]))
+        return max(shoulders_width, torso, 1.0)
 
 
 @dataclass
