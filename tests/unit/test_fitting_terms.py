@@ -223,6 +223,24 @@ def test_fill_and_smooth_along_time() -> None:
     assert geodesic_angle(smooth_rotations(steady, 1.5), steady).max() < 1e-3
 
 
+def test_smooth_vectors_is_a_gaussian_with_held_ends() -> None:
+    """An impulse spreads into the normalised 7-tap Gaussian (sigma 1); at the ends the frames beyond count as the
+    end frame; the gradient is the operator's transpose (gradcheck in float64)."""
+    taps = np.exp(-0.5 * np.arange(-3, 4) ** 2)
+    taps /= taps.sum()
+    impulse = torch.zeros(11, 1, dtype=torch.float64)
+    impulse[5] = 1.0
+    assert np.allclose(smooth_vectors(impulse, 1.0)[2:9, 0].numpy(), taps)
+    assert float(smooth_vectors(impulse, 1.0)[[0, 1, 9, 10]].abs().max()) == 0.0
+    first = torch.zeros(11, 1, dtype=torch.float64)
+    first[0] = 1.0
+    assert np.isclose(float(smooth_vectors(first, 1.0)[0, 0]), taps[:4].sum())
+    assert np.isclose(float(smooth_vectors(first, 1.0)[3, 0]), taps[0])
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: smooth_vectors(v, 0.8), (x,))
+    assert smooth_vectors(x, 0.0) is x
+
+
 def test_optimiser_converges_reports_and_cancels() -> None:
     x = torch.zeros(3, requires_grad=True)
     target = torch.tensor([1.0, -2.0, 0.5])
