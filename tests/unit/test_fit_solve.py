@@ -12,7 +12,7 @@ import torch
 from backend.eval.metrics import BODY_JOINTS, jitter, mpjpe
 from backend.fitting.rig import LandmarkRig
 from backend.fitting.wholebody.settings import FitSettings
-from backend.fitting.wholebody.solve import FitOutput, solve_fit
+from backend.fitting.wholebody.solve import FitOutput, hand_3d_scale, solve_fit
 from backend.models.base import BodyModel
 from backend.models.loader import load_body_model
 from protocol.errors import Cancelled, NoPerson
@@ -186,3 +186,17 @@ def test_shape_moves_towards_the_true_body(model: BodyModel, rig: LandmarkRig) -
     bones = np.linalg.norm(rest_true - rest_true[:1], axis=-1), np.linalg.norm(rest_fit - rest_fit[:1], axis=-1)
     mean_bones = np.linalg.norm(rest_mean - rest_mean[:1], axis=-1)
     assert np.abs(bones[1] - bones[0]).mean() < 0.7 * np.abs(mean_bones - bones[0]).mean()
+
+
+def test_larger_hands_trust_their_3d_landmarks_more(clip: SyntheticClip) -> None:
+    """A hand's 3D weight is its wrist-to-middle-knuckle length over 2% of the image's longer side (1280 px here),
+    between 1 and 6; impossible limits are refused."""
+    obs = replace(clip.obs, hand_kp2d=np.zeros_like(clip.obs.hand_kp2d))
+    obs.hand_kp2d[:4, 0, 9, 0] = [10.0, 25.6, 76.8, 300.0]  # left: 0.8%, 2%, 6%, 23% of 1280 px
+    obs.hand_kp2d[:4, 1, 9, 1] = 51.2  # right, upwards: 4%
+    scale = hand_3d_scale(obs, FitSettings())
+    np.testing.assert_allclose(scale[:4, 0], [1.0, 1.0, 3.0, 6.0], rtol=1e-5)
+    np.testing.assert_allclose(scale[:4, 1], 2.0, rtol=1e-5)
+    for bad in ({"hand_3d_share": 0.0}, {"hand_3d_max": 0.5}):
+        with pytest.raises(ValueError, match="hand_3d"):
+            FitSettings(**bad)

@@ -51,6 +51,7 @@ class FrameData:
     vis3d: Tensor  # (T,33)
     obs_h: Tensor  # (T,2,21,3) mediapipe's metric hand landmarks about the wrist
     hweight: Tensor  # (T,2,21)
+    hand_3d_scale: Tensor  # (T,2,1) how much more a hand's 3D landmarks count for its size in the image (>= 1)
     hand_prior_w: Tensor  # (T,2) weight of the relaxed-hand prior (higher where a hand is unseen)
     r_w2c: Tensor  # (T,3,3)
     t_w2c: Tensor  # (T,3) metres
@@ -197,7 +198,8 @@ class WholeBodyProblem:
         rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
         terms["body_3d"] = (w.w_body_3d, weighted_mean(gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d), d.vis3d))
         rel_h = lmh_c - lmh_c[:, :, :1]
-        terms["hand_3d"] = (w.w_hand_3d, weighted_mean(gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d), d.hweight))
+        hand_3d = gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d) * d.hand_3d_scale
+        terms["hand_3d"] = (w.w_hand_3d, weighted_mean(hand_3d, d.hweight))  # scaled after the normalisation
         terms["smooth_joints"] = (w.w_smooth_joints, position_smoothness(out.joints, 2, fps))
         terms["smooth_rot"] = (w.w_smooth_rot, rotation_smoothness(rot, 2, fps))
         terms["smooth_root"] = (w.w_smooth_root, position_smoothness(out.joints[:, 0], 2, fps))  # the pelvis

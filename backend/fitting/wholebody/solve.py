@@ -87,6 +87,15 @@ def _wrist_gate(obs: Observations, share: float) -> np.ndarray:
     return out * obs.hand_valid
 
 
+def hand_3d_scale(obs: Observations, settings: FitSettings) -> np.ndarray:
+    """(T,2) how many times its weight each hand's 3D landmarks get: its wrist-to-middle-knuckle length in the
+    image over `hand_3d_share` of the longer side, between 1 and `hand_3d_max`. mediapipe's 3D hand of a hand
+    a few pixels long turns with its noise; a large one gives the hand's orientation better than the arm does."""
+    length = np.linalg.norm(obs.hand_kp2d[:, :, 9, :2] - obs.hand_kp2d[:, :, 0, :2], axis=-1)
+    share = length / max(obs.width, obs.height, 1)
+    return np.clip(share / settings.hand_3d_share, 1.0, settings.hand_3d_max).astype(np.float32)
+
+
 def fps_of(obs: Observations) -> float:
     """The clip's frame rate (30 when unknown)."""
     return float(obs.fps) if obs.fps > 0 else 30.0
@@ -196,6 +205,7 @@ def solve_fit(
         conf2d=conf2d, hconf=hconf.reshape(t, 42),
         obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
         obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
+        hand_3d_scale=tt(hand_3d_scale(obs, settings))[..., None],
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
         grounded=grounded, ground=tt(ground), pinned=pinned, pin_rot=pin_rot, fps=fps_of(obs))
     adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
