@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from backend.fitting.contact import (
+    CameraMotion,
     contact_anchors,
     detect_foot_contacts,
     ground_height,
     ground_track,
+    image_velocity,
     unseen_feet_standing,
 )
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
@@ -144,6 +146,72 @@ def test_unseen_feet_stand_while_the_hips_stay_put() -> None:
     masked = np.ones(60, bool)
     masked[10:20] = False
     assert unseen_feet_standing(kp, masked, 30.0, size, seen)[10:20].max() == seen[10:20].max()
+
+
+K_TEST = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+
+
+def _turn_y(deg: np.ndarray) -> np.ndarray:
+    """Rotations (T,3,3) about the vertical axis by `deg` (T,)."""
+    a = np.radians(deg)
+    c, s = np.cos(a), np.sin(a)
+    out = np.zeros((len(a), 3, 3))
+    out[:, 0, 0], out[:, 0, 2], out[:, 1, 1], out[:, 2, 0], out[:, 2, 2] = c, s, 1.0, -s, c
+    return out
+
+
+def _seen(world: np.ndarray, r: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (T,F,2) and depths (T,F) of world points (T,F,3) through cameras R (T,3,3), t (T,3)."""
+    cam = np.einsum("tij,tfj->tfi", r, world) + t[:, None]
+    px = cam @ K_TEST.T
+    return px[..., :2] / px[..., 2:3], cam[..., 2]
+
+
+def test_image_velocity_is_the_points_own_motion_under_a_moving_camera() -> None:
+    frames = np.arange(20)
+    # a pan: the camera turns 2 deg a frame in place; two points stand still 4 and 6 m away
+    pan_r, pan_t = _turn_y(2.0 * frames), np.zeros((20, 3))
+    still = np.broadcast_to(np.array([[0.5, 1.0, 4.0], [-0.3, 0.8, 6.0]]), (20, 2, 3))
+    px, depth = _seen(still, pan_r, pan_t)
+    assert np.linalg.norm(image_velocity(px, 30.0), axis=-1).min() > 900.0  # the pan sweeps them across
+    pan = CameraMotion(pan_r, pan_t, K_TEST)
+    assert np.abs(image_velocity(px, 30.0, pan, depth)).max() < 1e-6
+    assert np.abs(image_velocity(px, 30.0, pan, 2.0 * depth)).max() < 1e-6  # a turn moves every depth alike
+    np.testing.assert_allclose(image_velocity(px, 30.0), np.gradient(px, axis=0) * 30.0)
+    # circling 4 m around a foot walking 0.3 m/s across the view: its own motion is f v / z = 75 px/s sideways
+    orbit_r, orbit_t = _turn_y(3.0 * frames), np.broadcast_to(np.array([0.0, 0.0, 4.0]), (20, 3))
+    walking = np.zeros((20, 1, 3))
+    walking[:, 0, 0] = 0.3 * frames / 30.0
+    walking[:, 0, 1] = 0.9
+    px, depth = _seen(walking, orbit_r, orbit_t)
+    own = image_velocity(px, 30.0, CameraMotion(orbit_r, orbit_t, K_TEST), depth)[:, 0]
+    assert np.linalg.norm(own[0]) == pytest.approx(75.0, rel=0.01)
+    frozen = _seen(walking[1:], orbit_r[1:], orbit_t[1:])[0] - _seen(walking[:-1], orbit_r[1:], orbit_t[1:])[0]
+    np.testing.assert_allclose(own[1:-1], 15.0 * (frozen[:-1, 0] + frozen[1:, 0]), atol=1e-6)  # frame t+1's view
+
+
+def test_a_pan_does_not_lift_planted_feet() -> None:
+    """The walking feet seen by a camera turning 1 deg a frame: with the camera's motion the planted foot is
+    still planted and the swinging one still swings; without it neither counts as planted. A foot still in the
+    image stays planted when the camera's motion is wrong (a rough solve shaking 3 deg a frame)."""
+    kp = _walk_feet(30)
+    r = _turn_y(-1.0 * np.arange(len(kp)))
+    homography = K_TEST @ r @ np.linalg.inv(K_TEST)  # where a turn sends the pixels (at any depth)
+    moved = np.concatenate([kp[..., :2], np.ones((*kp.shape[:2], 1))], -1) @ homography.transpose(0, 2, 1)
+    panned = kp.copy()
+    panned[..., :2] = moved[..., :2] / moved[..., 2:3]
+    camera = CameraMotion(r, np.zeros((len(kp), 3)), K_TEST)
+    depth = np.full((len(kp), 4), 5.0)
+    seen = detect_foot_contacts(panned, np.ones(len(kp), bool), 30.0, camera=camera, depth=depth)
+    assert seen[:, :2].min() > 0.9 and seen[:, 2:].max() < 0.05
+    assert detect_foot_contacts(panned, np.ones(len(kp), bool), 30.0)[:, :2].max() < 0.05
+    rough = CameraMotion(_turn_y(3.0 * np.sin(np.arange(len(kp)))), np.zeros((len(kp), 3)), K_TEST)
+    np.testing.assert_allclose(detect_foot_contacts(kp, np.ones(len(kp), bool), 30.0, camera=rough, depth=depth),
+                               detect_foot_contacts(kp, np.ones(len(kp), bool), 30.0), atol=0.02)
+    size = (2000, 720)  # a close-up: the feet below the image, the hips still while the camera turns
+    assert unseen_feet_standing(panned, np.ones(len(kp), bool), 30.0, size, seen, camera=camera,
+                                depth=depth[:, 0]).min() > 0.9
+    assert unseen_feet_standing(panned, np.ones(len(kp), bool), 30.0, size, seen)[:, 2:].max() < 0.05
 
 
 def test_camera_translation_recovers_a_known_placement() -> None:

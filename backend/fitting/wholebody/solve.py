@@ -20,6 +20,7 @@ from torch import Tensor
 from backend.camera.types import CameraSolve
 from backend.fitting import mapping as mp
 from backend.fitting.contact import (
+    CameraMotion,
     body_scale_px,
     contact_anchors,
     detect_foot_contacts,
@@ -185,8 +186,12 @@ def solve_fit(
         # the camera's plane is not where the body stands (a wall, or a scale it disagrees with): held to it, the
         # feet would drag the whole body off its image evidence, so the body's own feet tell the ground instead
         ground_known = False
+    # a moving camera's own motion, at the depths the body was placed at, is taken out of the feet's image motion
+    moving = None if cam.static else CameraMotion(r_np, np.asarray(cam.t_w2c, np.float64) * scale,
+                                                  np.asarray(cam.K, np.float64))
+    depth_c = feet_c[..., 2].cpu().double().numpy(), pelvis_c[:, 2].cpu().double().numpy()
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
-                                       height_thresh=settings.contact_height)
+                                       height_thresh=settings.contact_height, camera=moving, depth=depth_c[0])
     grounded = tt(contacts_np)  # feet seen planted: on the ground as well as still
     if ground_known:
         ground = np.zeros(t)
@@ -194,7 +199,7 @@ def solve_fit(
         ground = ground_track(feet_y0, contacts_np, body_valid, fps_of(obs), GROUND_SECONDS)
     if settings.unseen_feet_stand:
         contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
-                                           speed_thresh=settings.contact_speed)
+                                           speed_thresh=settings.contact_speed, camera=moving, depth=depth_c[1])
     report("fit", INIT_SHARE, "initialised")
 
     hand_obs = torch.as_tensor(gate, dtype=dt, device=device).clamp(0, 1)
