@@ -15,11 +15,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def body_scale_px(kp2d: np.ndarray) -> np.ndarray:
-    """(T,) the person's size in pixels: 3.3 x torso length (mid-shoulder to mid-hip), about the body height."""
-    sh = 0.5 * (kp2d[:, L_SHOULDER, :2] + kp2d[:, R_SHOULDER, :2])
-    hp = 0.5 * (kp2d[:, L_HIP, :2] + kp2d[:, R_HIP, :2])
+def body_height(points: np.ndarray) -> np.ndarray:
+    """(T,) the person's size from body landmarks (T,33,D) in their units: 3.3 x torso length (mid-shoulder to
+    mid-hip), about the body height."""
+    sh = 0.5 * (points[:, L_SHOULDER] + points[:, R_SHOULDER])
+    hp = 0.5 * (points[:, L_HIP] + points[:, R_HIP])
     return 3.3 * np.linalg.norm(sh - hp, axis=-1)
+
+
+def body_scale_px(kp2d: np.ndarray) -> np.ndarray:
+    """(T,) the person's size in pixels (`body_height` of the image points)."""
+    return body_height(kp2d[..., :2])
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,14 @@ def detect_foot_contacts(
     min_conf: float = 0.3,
     camera: CameraMotion | None = None,
     depth: np.ndarray | None = None,
+    heights: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T,4) contact probabilities of left heel, left toe, right heel, right toe from body keypoints (T,33,3).
 
     A point counts as planted when its image speed, in body heights per second, is under `speed_thresh`, and it
-    is within `height_thresh` body heights of the lowest foot point in that frame (image y grows downwards).
+    is within `height_thresh` body heights of the lowest foot point in that frame (image y grows downwards), or,
+    given the points' `heights` (T,4) in 3D (in body heights along the world's up), of the lowest one there:
+    a camera looking down shows the farther foot higher in the image.
     Both tests are soft (sigmoids), so the result is a probability; missing or unsure points give 0. Given a
     moving `camera` and the foot points' depths (T,4), a foot point still in the world once the camera's motion
     is taken out counts as still too (`image_speed`): a pan does not lift planted feet.
@@ -112,6 +121,8 @@ def detect_foot_contacts(
     pts = gaussian_filter1d(pts, sigma=1.0, axis=0, mode="nearest")
     lowest = pts[:, :, 1].max(axis=1, keepdims=True)
     height = (lowest - pts[:, :, 1]) / scale[:, None]
+    if heights is not None:
+        height = np.minimum(height, np.asarray(heights, np.float64) - np.min(heights, axis=1, keepdims=True))
     still = _sigmoid((speed_thresh - speed) / (0.25 * speed_thresh))
     low = _sigmoid((height_thresh - height) / (0.25 * height_thresh))
     conf = (feet[:, :, 2] >= min_conf) & ok[:, None]

@@ -128,6 +128,21 @@ def test_foot_contacts_from_still_low_feet() -> None:
     assert detect_foot_contacts(kp, invalid, 30.0)[10:20].max() == 0.0
 
 
+def test_a_foot_low_in_3d_but_high_in_the_image_is_planted() -> None:
+    """Seen from above, a still foot farther from the camera shows 120 px (0.12 body heights) higher in the image:
+    the 3D heights, level, plant it; a foot lifted in 3D as well is not."""
+    kp = _walk_feet()
+    kp[:, FOOT_LANDMARKS[2:], 0] = 300.0  # the right foot still, behind the left one
+    still = np.ones(len(kp), bool)
+    assert detect_foot_contacts(kp, still, 30.0)[:, 2:].max() < 0.05
+    level = np.zeros((len(kp), 4))
+    assert detect_foot_contacts(kp, still, 30.0, heights=level).min() > 0.9
+    lifted = level.copy()
+    lifted[:, 2:] = 0.15
+    planted = detect_foot_contacts(kp, still, 30.0, heights=lifted)
+    assert planted[:, :2].min() > 0.9 and planted[:, 2:].max() < 0.05
+
+
 def test_unseen_feet_stand_while_the_hips_stay_put() -> None:
     kp = _walk_feet()
     seen = detect_foot_contacts(kp, np.ones(60, bool), 30.0)

@@ -21,6 +21,7 @@ from backend.camera.types import CameraSolve
 from backend.fitting import mapping as mp
 from backend.fitting.contact import (
     CameraMotion,
+    body_height,
     body_scale_px,
     contact_anchors,
     detect_foot_contacts,
@@ -190,8 +191,11 @@ def solve_fit(
     moving = None if cam.static else CameraMotion(r_np, np.asarray(cam.t_w2c, np.float64) * scale,
                                                   np.asarray(cam.K, np.float64))
     depth_c = feet_c[..., 2].cpu().double().numpy(), pelvis_c[:, 2].cpu().double().numpy()
+    # ... and the IK start's foot heights, in body heights, tell which feet are low where the image cannot
+    heights = feet_y0 / np.maximum(body_height(init_out.landmarks_body.cpu().double().numpy()), 0.1)[:, None]
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
-                                       height_thresh=settings.contact_height, camera=moving, depth=depth_c[0])
+                                       height_thresh=settings.contact_height, camera=moving, depth=depth_c[0],
+                                       heights=heights)
     grounded = tt(contacts_np)  # feet seen planted: on the ground as well as still
     if ground_known:
         ground = np.zeros(t)
