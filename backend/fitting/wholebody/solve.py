@@ -190,11 +190,11 @@ def solve_fit(
     # a moving camera's own motion, at the depths the body was placed at, is taken out of the feet's image motion
     moving = None if cam.static else CameraMotion(r_np, np.asarray(cam.t_w2c, np.float64) * scale,
                                                   np.asarray(cam.K, np.float64))
-    depth_c = feet_c[..., 2].cpu().double().numpy(), pelvis_c[:, 2].cpu().double().numpy()
+    feet_depth, pelvis_depth = feet_c[..., 2].cpu().double().numpy(), pelvis_c[:, 2].cpu().double().numpy()
     # ... and the IK start's foot heights, in body heights, tell which feet are low where the image cannot
     heights = feet_y0 / np.maximum(body_height(init_out.landmarks_body.cpu().double().numpy()), 0.1)[:, None]
     contacts_np = detect_foot_contacts(obs.body_kp2d, body_valid, obs.fps, speed_thresh=settings.contact_speed,
-                                       height_thresh=settings.contact_height, camera=moving, depth=depth_c[0],
+                                       height_thresh=settings.contact_height, camera=moving, depth=feet_depth,
                                        heights=heights)
     grounded = tt(contacts_np)  # feet seen planted: on the ground as well as still
     if ground_known:
@@ -203,7 +203,7 @@ def solve_fit(
         ground = ground_track(feet_y0, contacts_np, body_valid, fps_of(obs), GROUND_SECONDS)
     if settings.unseen_feet_stand:
         contacts_np = unseen_feet_standing(obs.body_kp2d, body_valid, obs.fps, (obs.width, obs.height), contacts_np,
-                                           speed_thresh=settings.contact_speed, camera=moving, depth=depth_c[1])
+                                           speed_thresh=settings.contact_speed, camera=moving, depth=pelvis_depth)
     report("fit", INIT_SHARE, "initialised")
 
     hand_obs = torch.as_tensor(gate, dtype=dt, device=device).clamp(0, 1)
