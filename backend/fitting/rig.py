@@ -49,7 +49,8 @@ class HeldPose:
     def place(self, root_rot: Tensor, root_pos: Tensor, betas: Tensor) -> RigOutput:
         """The rig's output for root rotations (B,3,3), root positions (B,3) and shape (10,): exactly what the
         full rig gives for the held pose with this root."""
-        about_root = self.base + torch.einsum("k,kbpc->bpc", betas.reshape(NUM_BETAS), self.shape_dirs)
+        # a plain vector-matrix product: einsum would copy all of shape_dirs into its own layout every call
+        about_root = self.base + (betas.reshape(NUM_BETAS) @ self.shape_dirs.flatten(1)).view_as(self.base)
         points = root_pos[:, None] + torch.einsum("bij,bpj->bpi", root_rot, about_root)
         return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
 
@@ -89,19 +90,17 @@ def _levels(parents: tuple[int, ...]) -> list[list[int]]:
 
 
 def _parents_of_level(slots: list[int], device: torch.device | str) -> slice | Tensor:
-    """How a level picks its parents' frames out of the level before: a slice (a view) where they are a run of
-    that level, else an index."""
+    """How a level picks its parents' frames out of the level before: a slice (a view) where they are that
+    level's frames in order, else an index."""
     if slots == list(range(slots[0], slots[0] + len(slots))):
         return slice(slots[0], slots[0] + len(slots))
-    if len(set(slots)) == 1:
-        return slice(slots[0], slots[0] + 1)  # one parent for the whole level: broadcast
     return torch.tensor(slots, device=device)
 
 
 def _pick(frames: Tensor, which: slice | Tensor) -> Tensor:
-    """Frames (B,J,...) picked along the joint axis by a slice or an index; an index goes through index_select,
+    """Frames (J,B,...) picked along the joint axis by a slice or an index; an index goes through index_select,
     several times cheaper forwards and backwards on CPU than indexing with a tensor (which sorts to scatter)."""
-    return frames[:, which] if isinstance(which, slice) else frames.index_select(1, which)
+    return frames[which] if isinstance(which, slice) else frames.index_select(0, which)
 
 
 class LandmarkRig(torch.nn.Module):
@@ -162,25 +161,44 @@ class LandmarkRig(torch.nn.Module):
         for v, n in enumerate(moved):
             paths[NUM_JOINTS + n, NUM_JOINTS - 1 + v] = 1.0
         self.register_buffer("paths", paths.to(device=device, dtype=dtype))
+        # The rest vectors are linear in shape like the rest points: sampled once, one product a pose.
+        self.register_buffer("vectors0", self._vectors(self.joints0, self.lm0))
+        self.register_buffer("vector_dirs", self._vectors(self.joints_dirs, self.lm_dirs).flatten(1))
 
     def rest(self, betas: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Rest joints (55,3) and rest landmarks (75,3) = 33 body + 21 left + 21 right for one shape."""
         if betas is None:
             return self.joints0, self.lm0
         b = betas.reshape(NUM_BETAS)
-        return (self.joints0 + torch.einsum("k,kjc->jc", b, self.joints_dirs),
-                self.lm0 + torch.einsum("k,kjc->jc", b, self.lm_dirs))
+        return (self.joints0 + (b @ self.joints_dirs.flatten(1)).view_as(self.joints0),
+                self.lm0 + (b @ self.lm_dirs.flatten(1)).view_as(self.lm0))
+
+    def rest_vectors(self, betas: Tensor | None = None) -> Tensor:
+        """The rest vectors (V,3) of one shape (see `_vectors`)."""
+        if betas is None:
+            return self.vectors0
+        return self.vectors0 + (betas.reshape(NUM_BETAS) @ self.vector_dirs).view_as(self.vectors0)
 
     def _frames(self, local_rot: Tensor) -> Tensor:
-        """Global joint frames (B,55,3,3) in depth order, by forward kinematics one tree level at a time."""
+        """Global joint frames (55,B,3,3), joint-major in depth order, by forward kinematics one tree level at a
+        time. Joint-major, each level's frames are one contiguous block: its product is a single `bmm` on views,
+        with no copies into matmul's layout and back."""
+        b = local_rot.shape[0]
         # one split, not a slice per level: its backward is one concatenation, where each slice's would fill a
-        # whole (B,55,3,3) gradient with zeros
-        g_prev, *local = local_rot.index_select(1, self.order).split(self.level_sizes, dim=1)
+        # whole gradient with zeros
+        g_prev, *local = local_rot.transpose(0, 1).index_select(0, self.order).split(self.level_sizes)
         frames = [g_prev]
         for level, parents in zip(local, self.level_parents, strict=True):
-            g_prev = _pick(g_prev, parents) @ level
+            g_prev = torch.bmm(_pick(g_prev, parents).reshape(-1, 3, 3), level.reshape(-1, 3, 3)).view(-1, b, 3, 3)
             frames.append(g_prev)
-        return torch.cat(frames, dim=1)
+        return torch.cat(frames)
+
+    def _turned(self, frames: Tensor, vectors: Tensor) -> Tensor:
+        """Rest vectors (V,3) turned by the frames (55,B,3,3) that carry them -> (V,B,3): one product of each
+        vector with its frame over all frames at once."""
+        v, b = vectors.shape[0], frames.shape[1]
+        picked = frames.index_select(0, self.vector_frames).view(v, b * 3, 3)
+        return torch.bmm(picked, vectors[:, :, None]).view(v, b, 3)
 
     def _vectors(self, rest_j: Tensor, rest_lm: Tensor) -> Tensor:
         """The rest vectors (..., V, 3) of a rest pose: bones of joints 1..54, then the landmark offsets."""
@@ -193,9 +211,9 @@ class LandmarkRig(torch.nn.Module):
         local_rot: (B,55,3,3) local joint rotations (index 0 = the root's global orientation);
         root_pos: (B,3) where the pelvis joint goes; betas: (10,) shape, None for the mean shape.
         """
-        vectors = self._vectors(*self.rest(betas))
-        turned = (self._frames(local_rot).index_select(1, self.vector_frames) @ vectors[:, :, None])[..., 0]
-        points = root_pos[:, None] + torch.einsum("pv,bvc->bpc", self.paths, turned)
+        turned = self._turned(self._frames(local_rot), self.rest_vectors(betas))
+        about_root = (self.paths @ turned.view(turned.shape[0], -1)).view(self.paths.shape[0], -1, 3)
+        points = root_pos[:, None] + about_root.transpose(0, 1)
         return RigOutput(points[:, :NUM_JOINTS], points[:, NUM_JOINTS:])
 
     def held_below_root(self, local_rot: Tensor) -> HeldPose:
@@ -203,9 +221,10 @@ class LandmarkRig(torch.nn.Module):
         the shape: one forward kinematics now, and each later evaluation a single turn per frame."""
         unturned = torch.cat([torch.eye(3, dtype=local_rot.dtype, device=local_rot.device).expand(
             local_rot.shape[0], 1, 3, 3), local_rot[:, 1:]], dim=1)
-        vectors = torch.cat([self._vectors(self.joints0, self.lm0)[None],
-                             self._vectors(self.joints_dirs, self.lm_dirs)])  # (11,V,3): betas 0, unit betas
-        turned = torch.einsum("bvij,kvj->kbvi", self._frames(unturned)[:, self.vector_frames], vectors)
+        # (11,V,3): the vectors at betas 0, then per unit beta
+        vectors = torch.cat([self.vectors0[None], self.vector_dirs.view(NUM_BETAS, *self.vectors0.shape)])
+        turned = torch.einsum("bvij,kvj->kbvi", self._frames(unturned).transpose(0, 1)[:, self.vector_frames],
+                              vectors)
         points = torch.einsum("pv,kbvc->kbpc", self.paths, turned)
         return HeldPose(points[0], points[1:])
 
@@ -219,8 +238,8 @@ class LandmarkRig(torch.nn.Module):
             raise ValueError(f"free joints {free} must be whole subtrees below the root")
         order = self.order.tolist()
         depth_slot = {j: i for i, j in enumerate(order)}
-        g = self._frames(local_rot).detach()
-        vectors = self._vectors(*self.rest(betas)).detach()
+        g = self._frames(local_rot).detach().transpose(0, 1)
+        vectors = self.rest_vectors(betas).detach()
         turned_by_free = [order[f] in free for f in self.vector_frames.tolist()]
         free_v = [v for v, is_free in enumerate(turned_by_free) if is_free]
         held_v = [v for v, is_free in enumerate(turned_by_free) if not is_free]
