@@ -16,21 +16,22 @@ def gmof(residual: Tensor, sigma: float) -> Tensor:
     return s2 * r2 / (s2 + r2)
 
 
-def weighted_mean(values: Tensor, weights: Tensor, eps: float = 1e-8) -> Tensor:
-    """Sum(w * v) / sum(w): a data term that does not grow with the number of observed points."""
-    return (values * weights).sum() / (weights.sum() + eps)
+def normalised(weights: Tensor, eps: float = 1e-8) -> Tensor:
+    """Weights divided by their sum: sum(v * normalised(w)) is the weighted mean of v, a data term that does not
+    grow with the number of observed points (normalised once, each step pays one product and sum)."""
+    return weights / (weights.sum() + eps)
 
 
 def to_camera(points_w: Tensor, r_w2c: Tensor, t_w2c: Tensor) -> Tensor:
-    """World points (T,N,3) -> camera frame with per-frame rotation (T,3,3) and translation (T,3)."""
-    return torch.einsum("tij,tnj->tni", r_w2c, points_w) + t_w2c[:, None, :]
+    """World points (T,N,3) -> camera frame with per-frame rotation (T,3,3) and translation (T,3): one fused
+    batched product and add (solves call this every step and pay per operation)."""
+    return torch.baddbmm(t_w2c[:, None, :], points_w, r_w2c.transpose(1, 2))
 
 
 def project(points_c: Tensor, k: Tensor, min_depth: float = 1e-3) -> Tensor:
     """Pinhole projection (OpenCV) of camera-frame points (...,3) with intrinsics K (3,3) -> pixels (...,2)."""
-    z = points_c[..., 2:3].clamp_min(min_depth)
-    xy = points_c[..., :2] / z
-    return torch.stack([k[0, 0] * xy[..., 0] + k[0, 1] * xy[..., 1] + k[0, 2], k[1, 1] * xy[..., 1] + k[1, 2]], -1)
+    xy = points_c[..., :2] / points_c[..., 2:3].clamp_min(min_depth)
+    return xy @ k[:2, :2].T + k[:2, 2]
 
 
 def image_residual(points_c: Tensor, kp2d: Tensor, k: Tensor) -> Tensor:
@@ -51,12 +52,20 @@ def finite_difference(x: Tensor, order: int) -> Tensor:
     return x
 
 
+def position_steps(x: Tensor, order: int = 2, fps: float = 30.0) -> Tensor:
+    """Squared velocity (order 1) or acceleration (order 2) (T-order,...) of positions (T,...,3), in 30 fps units."""
+    d = finite_difference(x, order) * (fps / 30.0) ** order
+    return (d * d).sum(-1)
+
+
+def mean_or_zero(x: Tensor) -> Tensor:
+    """The mean of x, 0 (still differentiable) when x is empty (a clip too short for a temporal term)."""
+    return x.mean() if x.numel() else x.sum()
+
+
 def position_smoothness(x: Tensor, order: int = 2, fps: float = 30.0) -> Tensor:
     """Mean squared velocity (order 1) or acceleration (order 2) of positions (T,...,3), scaled to 30 fps units."""
-    if x.shape[0] <= order:
-        return x.sum() * 0.0
-    d = finite_difference(x, order) * (fps / 30.0) ** order
-    return (d * d).sum(-1).mean()
+    return mean_or_zero(position_steps(x, order, fps))
 
 
 def rotation_smoothness(rot: Tensor, order: int = 1, fps: float = 30.0) -> Tensor:

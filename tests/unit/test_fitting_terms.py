@@ -22,13 +22,13 @@ from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
     gmof,
     image_residual,
+    normalised,
     position_smoothness,
     project,
     rotation_distance,
     rotation_smoothness,
     shape_prior,
     to_camera,
-    weighted_mean,
 )
 from backend.fitting.mapping import FOOT_LANDMARKS, joint_confidence
 from backend.fitting.optim import optimise
@@ -47,7 +47,7 @@ def test_geman_mcclure_known_values() -> None:
     assert out[2] == pytest.approx(4.0 / 5.0)
     assert out[3] == pytest.approx(1.0, rel=1e-6)
     assert gmof(torch.tensor(0.3), 2.0) == pytest.approx(4 * 0.09 / 4.09)
-    assert weighted_mean(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 3.0])) == pytest.approx(2.5)
+    assert (torch.tensor([1.0, 3.0]) * normalised(torch.tensor([1.0, 3.0]))).sum() == pytest.approx(2.5)
 
 
 def test_limits_cover_every_body_joint_and_penalise_backward_knees_and_elbows() -> None:
@@ -86,6 +86,9 @@ def test_smoothness_terms_zero_for_uniform_motion_and_known_for_acceleration() -
     quad = torch.stack([time**2, 0 * time, 0 * time], -1)  # second difference 2 everywhere
     assert position_smoothness(quad, 2) == pytest.approx(4.0)
     assert position_smoothness(quad, 2, fps=60.0) == pytest.approx(4.0 * 16.0)
+    too_short = quad[:2].clone().requires_grad_(True)  # no acceleration to measure: 0, and still differentiable
+    position_smoothness(too_short, 2).backward()
+    assert too_short.grad is not None and float(too_short.grad.abs().sum()) == 0.0
     spin = axis_angle_to_matrix(torch.stack([0 * time, 0.1 * time, 0 * time], -1))
     assert rotation_smoothness(spin, 2) < 0.02 * rotation_smoothness(spin, 1)  # steady spin: small acceleration
     assert rotation_smoothness(spin, 1) == pytest.approx(8 * math.sin(0.05) ** 2, rel=1e-4)

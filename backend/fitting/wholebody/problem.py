@@ -17,12 +17,13 @@ from backend.fitting.limits import limit_penalty
 from backend.fitting.losses import (
     gmof,
     image_residual,
-    position_smoothness,
+    mean_or_zero,
+    normalised,
+    position_steps,
     rotation_distance,
     rotation_smoothness,
     shape_prior,
     to_camera,
-    weighted_mean,
 )
 from backend.fitting.rig import HeldPose, LandmarkRig, RigOutput
 from backend.geometry.rotations import axis_angle_to_matrix
@@ -78,6 +79,22 @@ class FrameData:
         return FrameData(**per_frame, pin_rot=pins, fps=self.fps / step)
 
 
+@dataclass
+class DataWeights:
+    """The data terms' per-point weights, each divided by its sum: a term is then one product and sum a step."""
+
+    body_2d: Tensor  # (T,33)
+    hand_2d: Tensor  # (T,42)
+    body_3d: Tensor  # (T,33)
+    hand_3d: Tensor  # (T,2,21), times each hand's 3D scale after the normalisation
+
+    @staticmethod
+    def of(d: FrameData) -> DataWeights:
+        """The weights of these frames."""
+        return DataWeights(normalised(d.conf2d), normalised(d.hconf), normalised(d.vis3d),
+                           normalised(d.hweight) * d.hand_3d_scale)
+
+
 class WholeBodyProblem:
     """Per-frame offsets from the IK start (smoothed over time, so updates of neighbouring frames share gradients)
     and the loss they are scored by. With `step` > 1 the loss can also be scored on phase p of the coarse grid
@@ -101,6 +118,8 @@ class WholeBodyProblem:
         self.phases = [(torch.as_tensor(rows, device=data.init_aa.device), data.rows(rows))
                        for rows in (np.arange(p, t, step) for p in range(step))] if step > 1 else []
         self.lock: dict[str, Tensor] = {}  # the foot lock's anchors (T,4,3) and weights (T,4), once it starts
+        self._data_weights = {None: DataWeights.of(data)} | {
+            p: DataWeights.of(phase) for p, (_, phase) in enumerate(self.phases)}
 
     @property
     def lock_sigma(self) -> float:
@@ -191,18 +210,19 @@ class WholeBodyProblem:
         lm_c = to_camera(out.landmarks, d.r_w2c, d.t_w2c)  # (T,75,3): body, left hand, right hand
         fit_2d = gmof(image_residual(lm_c, d.kp2d, self.k), w.sigma_2d)
         terms: dict[str, tuple[float, Tensor]] = {}  # name: (weight, unweighted value)
-        terms["body_2d"] = (w.w_body_2d, weighted_mean(fit_2d[:, :33], d.conf2d))
-        terms["hand_2d"] = (w.w_hand_2d, weighted_mean(fit_2d[:, 33:], d.hconf))
+        dw = self._data_weights[phase]
+        terms["body_2d"] = (w.w_body_2d, (fit_2d[:, :33] * dw.body_2d).sum())
+        terms["hand_2d"] = (w.w_hand_2d, (fit_2d[:, 33:] * dw.hand_2d).sum())
         # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
         lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
         rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
-        terms["body_3d"] = (w.w_body_3d, weighted_mean(gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d), d.vis3d))
+        terms["body_3d"] = (w.w_body_3d, (gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d) * dw.body_3d).sum())
         rel_h = lmh_c - lmh_c[:, :, :1]
-        hand_3d = gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d) * d.hand_3d_scale
-        terms["hand_3d"] = (w.w_hand_3d, weighted_mean(hand_3d, d.hweight))  # scaled after the normalisation
-        terms["smooth_joints"] = (w.w_smooth_joints, position_smoothness(out.joints, 2, fps))
+        terms["hand_3d"] = (w.w_hand_3d, (gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d) * dw.hand_3d).sum())
+        joint_acc = position_steps(out.joints, 2, fps)  # (T-2,55): one difference for all joints and the pelvis
+        terms["smooth_joints"] = (w.w_smooth_joints, mean_or_zero(joint_acc))
         terms["smooth_rot"] = (w.w_smooth_rot, rotation_smoothness(rot, 2, fps))
-        terms["smooth_root"] = (w.w_smooth_root, position_smoothness(out.joints[:, 0], 2, fps))  # the pelvis
+        terms["smooth_root"] = (w.w_smooth_root, mean_or_zero(joint_acc[:, 0]))
         terms["limits"] = (w.w_limits, limit_penalty(body_aa, self.lo, self.hi).mean())
         # body and jaw towards rest, hands towards relaxed (weighted per frame and hand): mean squares per frame
         terms["pose_prior"] = (w.w_pose_prior, aa[:, BODY.start:JAW + 1].square().sum() / t)
