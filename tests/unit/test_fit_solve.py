@@ -12,7 +12,7 @@ import torch
 from backend.eval.metrics import BODY_JOINTS, jitter, mpjpe
 from backend.fitting.rig import LandmarkRig
 from backend.fitting.wholebody.settings import FitSettings
-from backend.fitting.wholebody.solve import FitOutput, hand_3d_scale, solve_fit
+from backend.fitting.wholebody.solve import FitOutput, hand_3d_scale, pose_hand_trust, solve_fit
 from backend.models.base import BodyModel
 from backend.models.loader import load_body_model
 from protocol.errors import Cancelled, NoPerson
@@ -200,3 +200,16 @@ def test_larger_hands_trust_their_3d_landmarks_more(clip: SyntheticClip) -> None
     for bad in ({"hand_3d_share": 0.0}, {"hand_3d_max": 0.5}):
         with pytest.raises(ValueError, match="hand_3d"):
             FitSettings(**bad)
+
+
+def test_the_pose_model_s_own_hand_points_yield_to_a_seen_hand() -> None:
+    """Where the hand tracker sees a hand, the pose's wrist, knuckles and thumb of that side count 1/scale (the
+    hand's 3D gain), faded by the wrist gate; every other landmark and unseen hands keep weight 1."""
+    gate = np.array([[1.0, 0.0], [0.5, 1.0], [0.0, 1.0]], np.float32)
+    scale = np.array([[4.0, 6.0], [4.0, 1.0], [6.0, 2.0]], np.float32)
+    trust = pose_hand_trust(gate, scale)
+    left, right = [15, 17, 19, 21], [16, 18, 20, 22]
+    np.testing.assert_allclose(trust[:, left], [[0.25] * 4, [0.625] * 4, [1.0] * 4], rtol=1e-6)
+    np.testing.assert_allclose(trust[:, right], [[1.0] * 4, [1.0] * 4, [0.5] * 4], rtol=1e-6)
+    others = np.setdiff1d(np.arange(33), left + right)
+    assert (trust[:, others] == 1.0).all()
