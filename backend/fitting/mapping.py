@@ -10,7 +10,7 @@ from protocol.skeleton import NUM_JOINTS
 # mediapipe Pose indices used by name across the fitting code.
 NOSE, L_EAR, R_EAR, MOUTH_L, MOUTH_R = 0, 7, 8, 9, 10
 L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 11, 12, 13, 14, 15, 16
-L_PINKY, R_PINKY, L_INDEX, R_INDEX = 17, 18, 19, 20
+L_PINKY, R_PINKY, L_INDEX, R_INDEX, L_THUMB, R_THUMB = 17, 18, 19, 20, 21, 22
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
 L_HEEL, R_HEEL, L_TOE, R_TOE = 29, 30, 31, 32
 # Foot points in the order of Result.contacts and backend.eval.metrics.FOOT_JOINTS: left heel, left toe, right ...

@@ -99,7 +99,7 @@ def hand_3d_scale(obs: Observations, settings: FitSettings) -> np.ndarray:
 
 
 # the pose model's own points of each hand: wrist, pinky and index knuckles, thumb
-POSE_HAND_POINTS = ((mp.L_WRIST, mp.L_PINKY, mp.L_INDEX, 21), (mp.R_WRIST, mp.R_PINKY, mp.R_INDEX, 22))
+POSE_HAND_POINTS = ((mp.L_WRIST, mp.L_PINKY, mp.L_INDEX, mp.L_THUMB), (mp.R_WRIST, mp.R_PINKY, mp.R_INDEX, mp.R_THUMB))
 
 
 def pose_hand_trust(gate: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -144,7 +144,8 @@ def solve_fit(
 
     report("fit", 0.0, "inverse kinematics")
     gate = _wrist_gate(obs, settings.wrist_gate)
-    pose_hands = pose_hand_trust(gate, hand_3d_scale(obs, settings))
+    hand_scale = hand_3d_scale(obs, settings)
+    pose_hands = pose_hand_trust(gate, hand_scale)
     kp2d, conf2d = tt(obs.body_kp2d[..., :2]), tt(obs.body_kp2d[..., 2] * body_valid[:, None] * pose_hands)
     kp3d, vis3d = tt(obs.body_kp3d[..., :3]), tt(obs.body_kp3d[..., 3] * body_valid[:, None] * pose_hands)
     hk2d, hconf = tt(obs.hand_kp2d[..., :2]), tt(obs.hand_kp2d[..., 2] * gate[..., None])
@@ -230,7 +231,7 @@ def solve_fit(
         conf2d=conf2d, hconf=hconf.reshape(t, 42),
         obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
         obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
-        hand_3d_scale=tt(hand_3d_scale(obs, settings))[..., None],
+        hand_3d_scale=tt(hand_scale)[..., None],
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
         grounded=grounded, ground=tt(ground), pinned=pinned, pin_rot=pin_rot, fps=fps_of(obs))
     adam = settings.optimiser == "adam"  # L-BFGS needs one objective throughout: no coarse phases
