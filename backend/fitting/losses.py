@@ -63,17 +63,10 @@ def mean_or_zero(x: Tensor) -> Tensor:
     return x.mean() if x.numel() else x.sum()
 
 
-def position_smoothness(x: Tensor, order: int = 2, fps: float = 30.0) -> Tensor:
-    """Mean squared velocity (order 1) or acceleration (order 2) of positions (T,...,3), scaled to 30 fps units."""
-    return mean_or_zero(position_steps(x, order, fps))
-
-
 def rotation_smoothness(rot: Tensor, order: int = 1, fps: float = 30.0) -> Tensor:
     """Mean squared Frobenius velocity (order 1) or acceleration (order 2) of rotation matrices (T,...,3,3)."""
-    if rot.shape[0] <= order:
-        return rot.sum() * 0.0
     d = finite_difference(rot, order) * (fps / 30.0) ** order
-    return (d * d).sum((-1, -2)).mean()
+    return mean_or_zero((d * d).sum((-1, -2)))
 
 
 def shape_prior(betas: Tensor) -> Tensor:

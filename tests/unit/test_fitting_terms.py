@@ -22,8 +22,9 @@ from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
     gmof,
     image_residual,
+    mean_or_zero,
     normalised,
-    position_smoothness,
+    position_steps,
     project,
     rotation_distance,
     rotation_smoothness,
@@ -82,16 +83,17 @@ def test_projection_and_image_residual_in_metres() -> None:
 def test_smoothness_terms_zero_for_uniform_motion_and_known_for_acceleration() -> None:
     time = torch.arange(10.0)
     linear = torch.stack([time, 2 * time, -time], -1)
-    assert position_smoothness(linear, 2) == pytest.approx(0.0)
+    assert mean_or_zero(position_steps(linear, 2)) == pytest.approx(0.0)
     quad = torch.stack([time**2, 0 * time, 0 * time], -1)  # second difference 2 everywhere
-    assert position_smoothness(quad, 2) == pytest.approx(4.0)
-    assert position_smoothness(quad, 2, fps=60.0) == pytest.approx(4.0 * 16.0)
+    assert mean_or_zero(position_steps(quad, 2)) == pytest.approx(4.0)
+    assert mean_or_zero(position_steps(quad, 2, fps=60.0)) == pytest.approx(4.0 * 16.0)
     too_short = quad[:2].clone().requires_grad_(True)  # no acceleration to measure: 0, and still differentiable
-    position_smoothness(too_short, 2).backward()
+    mean_or_zero(position_steps(too_short, 2)).backward()
     assert too_short.grad is not None and float(too_short.grad.abs().sum()) == 0.0
     spin = axis_angle_to_matrix(torch.stack([0 * time, 0.1 * time, 0 * time], -1))
     assert rotation_smoothness(spin, 2) < 0.02 * rotation_smoothness(spin, 1)  # steady spin: small acceleration
     assert rotation_smoothness(spin, 1) == pytest.approx(8 * math.sin(0.05) ** 2, rel=1e-4)
+    assert rotation_smoothness(spin[:2], 2) == 0.0
     quarter = axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi / 2]))
     assert rotation_distance(torch.eye(3), quarter) == pytest.approx(4.0, rel=1e-5)
     assert shape_prior(torch.tensor([1.0, 2.0])) == pytest.approx(5.0)

@@ -105,8 +105,7 @@ POSE_HAND_POINTS = ((mp.L_WRIST, mp.L_PINKY, mp.L_INDEX, mp.L_THUMB), (mp.R_WRIS
 def pose_hand_trust(gate: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(T,33) weights of the body landmarks: 1 but for the pose's own hand points (wrist, knuckles, thumb) of a
     hand the hand tracker sees, which count 1/scale as much as the hand's 3D landmarks gain (`hand_3d_scale`).
-    The pose model places them coarsely; a hand large in the image is better told by its own 21 landmarks (on the
-    full suite: H-RA-MPJPE 46.4 -> 46.1 mm, MPJPE 164.1 -> 163.6, W-MPJPE 294.8 -> 292.5)."""
+    The pose model places them coarsely; a hand large in the image is better told by its own 21 landmarks."""
     out = np.ones((len(gate), 33), np.float32)
     for s, points in enumerate(POSE_HAND_POINTS):
         out[:, list(points)] = (1.0 - gate[:, s] * (1.0 - 1.0 / scale[:, s]))[:, None]
