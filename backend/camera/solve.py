@@ -424,8 +424,10 @@ def solve_camera(
     person_masks: PersonMasks | None = None,
     progress: Callable[[float, str], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
+    frames: Iterable | None = None,
 ) -> CameraSolve:
-    """Solve the camera of frames [start, stop) of a video file; K in pixels of the original resolution."""
+    """Solve the camera of frames [start, stop) of a video file; K in pixels of the original resolution.
+    `frames`: those frames at `settings.max_side` when another thread already decodes them (`FrameFanout`)."""
     from backend.video import iter_frames, probe
 
     s = settings or CameraSettings()
@@ -434,7 +436,7 @@ def solve_camera(
     end = info.n_frames if stop is None else min(stop, info.n_frames) if info.n_frames else stop
     n = max(end - start, 1) if end else None
     return solve_frames(
-        iter_frames(video, start=start, stop=stop, max_side=s.max_side),
+        iter_frames(video, start=start, stop=stop, max_side=s.max_side) if frames is None else frames,
         K,
         (info.width, info.height),
         n_frames=n,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..models.base import BodyModel, HandModel
     from ..perception.observations import Observations
     from ..settings import JobSettings
-    from ..video import VideoInfo
+    from ..video import FrameFanout, FrameStream, VideoInfo
 
 T = TypeVar("T")
 ProgressSink = Callable[[str, float, str, float | None], None]  # stage, overall fraction, message, eta seconds
@@ -127,6 +127,8 @@ class JobContext:
         self._clock = _Clock()
         self._last_emit = 0.0
         self._camera_job: Future[CameraSolve] | None = None
+        self._shared_frames: FrameFanout | None = None  # one decode for perception and the camera, when both run
+        self._perception_frames: FrameStream | None = None  # perception's share of it, until observations() runs
         self._camera_progress: tuple[float, str] = (0.0, "")
         self._abandon = threading.Event()  # set by close(): background work stops at its next check
         self._keys: dict[str, str] = {}  # stage -> cache key, as each stage starts (any thread)
@@ -173,8 +175,7 @@ class JobContext:
                encode: Callable[[T], dict[str, np.ndarray]], decode: Callable[[dict[str, np.ndarray]], T],
                progress: Callable[[str, float, str], None]) -> T:
         """`stage`, reporting through `progress` (the background camera notes its progress instead)."""
-        key = stage_key(self.video_hash, name, {"frames": list(self.frame_range), "code": code_digest(name),
-                                                **settings})
+        key = self._key(name, settings)
         self._keys[name] = key
         hit = self.cache.get(key)
         if hit is not None:
@@ -188,6 +189,11 @@ class JobContext:
         self.cache.put(key, encode(value), {"stage": name, "seconds": self.timings[name]})
         progress(name, 1.0, "done")
         return value
+
+    def _key(self, name: str, settings: dict[str, Any]) -> str:
+        """Cache key of stage `name` of this job's video and frame range with `settings`."""
+        return stage_key(self.video_hash, name, {"frames": list(self.frame_range), "code": code_digest(name),
+                                                 **settings})
 
     @cached_property
     def info(self) -> VideoInfo:
@@ -217,27 +223,36 @@ class JobContext:
 
         section = self.settings.section("perception")
         start, stop = self.frame_range
-        obs = self._stage(
-            "perception",
-            self.settings.to_dict()["perception"],
-            lambda: detect(
-                self.video,
-                start,
-                stop,
-                settings=section,
-                progress=lambda f, msg: self.progress("perception", f, msg),
-                check_cancelled=self.check_cancelled,
-            ),
-            lambda obs: obs.to_arrays(),
-            Observations.from_arrays,
-            self.progress,
-        )
+        frames, self._perception_frames = self._perception_frames, None
+        try:
+            obs = self._stage(
+                "perception",
+                self.settings.to_dict()["perception"],
+                lambda: detect(
+                    self.video,
+                    start,
+                    stop,
+                    settings=section,
+                    progress=lambda f, msg: self.progress("perception", f, msg),
+                    check_cancelled=self.check_cancelled,
+                    frames=frames,
+                ),
+                lambda obs: obs.to_arrays(),
+                Observations.from_arrays,
+                self.progress,
+            )
+        finally:
+            if frames is not None:
+                frames.close()
         self._consumed["perception"] = self._keys["perception"]
         return obs
 
     def camera(self) -> CameraSolve:
         """Camera intrinsics, motion and scene points for the job's frames (cached stage `camera`); waits for the
         background solve when `start_camera` began one, reporting its progress meanwhile."""
+        if self._perception_frames is not None:  # the job waits for the camera first: it decodes for itself alone
+            self._perception_frames.close()
+            self._perception_frames = None
         if self._camera_job is None:
             value = self._camera(self.progress, self.check_cancelled)
         else:
@@ -256,10 +271,15 @@ class JobContext:
         """Start the camera stage in a background thread, so it runs while perception does: perception leaves
         part of the CPU idle and both stages spend their time in native code that releases the GIL. The thread
         runs at a lower priority, so on a busy CPU perception (which the job waits on first) keeps its pace. Its
-        progress is noted and reported once `camera()` waits for it; `close()` stops it."""
+        progress is noted and reported once `camera()` waits for it; `close()` stops it.
+
+        When perception has to run as well, both stages take their frames from one decode (`FrameFanout`), so
+        the job should call `observations()` next: until then perception's frames wait in memory (at most
+        `fanout.DEFAULT_MAX_BYTES`; beyond that the camera waits too, until `observations()` or `camera()`)."""
         if self._camera_job is not None:
             return
         _ = self.video_hash  # computed once here, not by both threads
+        frames = self._share_frames()
         future: Future[CameraSolve] = Future()
 
         def note(stage: str, fraction: float, message: str) -> None:
@@ -273,21 +293,44 @@ class JobContext:
         def run() -> None:
             _yield_to_critical_path()
             try:
-                future.set_result(self._camera(note, check))
+                future.set_result(self._camera(note, check, frames))
             except BaseException as exc:  # handed to camera(), which re-raises it in the job's thread
                 future.set_exception(exc)
+            finally:
+                if frames is not None:
+                    frames.close()
 
         self._camera_job = future
         threading.Thread(target=run, name="vidrig-camera", daemon=True).start()
 
+    def _share_frames(self) -> FrameStream | None:
+        """When neither perception nor the camera is cached, start one decode for both and return the camera's
+        frames (perception's are taken by `observations()`); None when either stage is cached."""
+        from ..video import FrameFanout
+
+        config = self.settings.to_dict()
+        if self.cache.has(self._key("perception", config["perception"])) or self.cache.has(
+            self._key("camera", config["camera"])
+        ):
+            return None
+        start, stop = self.frame_range
+        max_side = self.settings.section("camera").max_side
+        self._shared_frames = FrameFanout(self.video, start, stop, {"perception": None, "camera": max_side})
+        self._perception_frames = self._shared_frames.stream("perception")
+        return self._shared_frames.stream("camera")
+
     def close(self) -> None:
-        """Stop background work (a camera solve nobody waits for) and wait until it has stopped."""
+        """Stop background work (a camera solve nobody waits for, a shared decode) and wait until it has stopped."""
         self._abandon.set()
+        if self._shared_frames is not None:
+            self._shared_frames.close()
         if self._camera_job is not None:
             self._camera_job.exception()  # waits; the outcome no longer matters
 
-    def _camera(self, progress: Callable[[str, float, str], None], check: Callable[[], None]) -> CameraSolve:
-        """The cached camera stage, reporting through `progress` and checking `check` inside its loops."""
+    def _camera(self, progress: Callable[[str, float, str], None], check: Callable[[], None],
+                frames: FrameStream | None = None) -> CameraSolve:
+        """The cached camera stage, reporting through `progress` and checking `check` inside its loops; `frames`
+        are its frames when a shared decode gives them."""
         from ..camera.solve import solve_camera
         from ..camera.types import CameraSolve
 
@@ -303,6 +346,7 @@ class JobContext:
                 settings=section,
                 progress=lambda f, msg: progress("camera", f, msg),
                 check_cancelled=check,
+                frames=frames,
             ),
             lambda cam: cam.to_arrays(),
             CameraSolve.from_arrays,

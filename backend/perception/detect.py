@@ -7,8 +7,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,8 +251,12 @@ def detect(
     settings: PerceptionSettings | None = None,
     progress: Callable[[float, str], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
+    frames: Iterable[Frame] | None = None,
 ) -> Observations:
     """Track the main person through frames [start, stop) of `video` and return their keypoints.
+
+    `frames`: those frames at full size when another thread already decodes them (`FrameFanout`); else this
+    decodes them itself, a few frames ahead in a background thread.
 
     Raises protocol.errors.DecodeError for unreadable video, BadRequest for an empty frame range and
     NoPerson when no body or hand is found.
@@ -284,18 +287,20 @@ def detect(
             done = begun.index - start + 1
             progress(min(done / total, 1.0), f"Finding the person: frame {done} of {total}")
 
+    decoded = _prefetch(iter_frames(video, start=start, stop=stop), _PREFETCH) if frames is None else None
     try:
-        with closing(_prefetch(iter_frames(video, start=start, stop=stop), _PREFETCH)) as stream:
-            begun: deque[_Begun] = deque()  # bodies found, hands still being looked for
-            for frame in stream:
-                if check_cancelled is not None:
-                    check_cancelled()
-                begun.append(pipeline.begin(frame))
-                if len(begun) > _HANDS_BEHIND:
-                    finish(begun.popleft())
-            while begun:
+        begun: deque[_Begun] = deque()  # bodies found, hands still being looked for
+        for frame in decoded if decoded is not None else frames:
+            if check_cancelled is not None:
+                check_cancelled()
+            begun.append(pipeline.begin(frame))
+            if len(begun) > _HANDS_BEHIND:
                 finish(begun.popleft())
+        while begun:
+            finish(begun.popleft())
     finally:
+        if decoded is not None:
+            decoded.close()
         pipeline.close()
     obs = buf.result()
     if len(obs) == 0:
