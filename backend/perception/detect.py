@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from backend.perception.observations import Observations
 from backend.perception.runners import BodyRunner, HandsRunner, PoseSearcher, arm_points
 from backend.perception.settings import PerceptionSettings
 from backend.perception.views import SubjectTracker, View, full_view, search_tiles, tiles_nearest_first
-from backend.video import Frame, iter_frames, probe
+from backend.video import Frame, FrameFanout, probe
 from protocol.errors import BadRequest, NoPerson
 
 # Seconds between progress reports (the protocol promises at least two a second).
@@ -30,49 +28,6 @@ _TILES_PER_FRAME = 2
 _PREFETCH = 4
 # Frames whose hands are still being looked for while the body model moves on (at most HANDS_SLOTS).
 _HANDS_BEHIND = 1
-_END = object()
-
-
-def _prefetch(frames: Generator[Frame, None, None], depth: int) -> Generator[Frame, None, None]:
-    """Decode `frames` in a background thread, up to `depth` ahead; errors are re-raised here, in order."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        """Queue an item unless the consumer has gone; False when it has."""
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        """Producer: decode and queue every frame, then the end marker (or the exception)."""
-        try:
-            for frame in frames:
-                if not put(frame):
-                    return
-            put(_END)
-        except BaseException as exc:
-            put(exc)
-        finally:
-            frames.close()
-
-    thread = threading.Thread(target=run, name="vidrig-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 class _Buffer:
@@ -287,10 +242,13 @@ def detect(
             done = begun.index - start + 1
             progress(min(done / total, 1.0), f"Finding the person: frame {done} of {total}")
 
-    decoded = _prefetch(iter_frames(video, start=start, stop=stop), _PREFETCH) if frames is None else None
+    own = None  # this call's own decode, a few frames ahead in a background thread
+    if frames is None:
+        own = FrameFanout(video, start, stop, {"perception": None}, max_bytes=_PREFETCH * info.width * info.height * 3)
+        frames = own.stream("perception")
     try:
         begun: deque[_Begun] = deque()  # bodies found, hands still being looked for
-        for frame in decoded if decoded is not None else frames:
+        for frame in frames:
             if check_cancelled is not None:
                 check_cancelled()
             begun.append(pipeline.begin(frame))
@@ -299,8 +257,8 @@ def detect(
         while begun:
             finish(begun.popleft())
     finally:
-        if decoded is not None:
-            decoded.close()
+        if own is not None:
+            own.close()
         pipeline.close()
     obs = buf.result()
     if len(obs) == 0:

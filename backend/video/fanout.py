@@ -4,7 +4,7 @@ Decoding and converting a 720p frame to RGB costs about 8 ms of CPU; two stages 
 twice. A `FrameFanout` decodes once in a background thread and hands each named consumer its own Frame (at its
 own `max_side`, identical to what `iter_frames` gives it) through its own queue. Queues are bounded in bytes, so
 a consumer that falls behind holds the decoder back instead of memory growing with the clip, and a consumer that
-closes its stream no longer holds anyone back.
+closes its stream no longer holds anyone back. With one consumer it is a decode-ahead thread (perception's own).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class FrameFanout:
         self._queues = {name: _ByteQueue(max_bytes) for name in max_sides}
         self._thread = threading.Thread(
             target=self._run, args=(Path(path), start, stop, list(max_sides.values())),
-            name="vidrig-decode-shared", daemon=True)
+            name="vidrig-decode", daemon=True)
         self._thread.start()
 
     def stream(self, name: str) -> FrameStream:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -63,16 +64,42 @@ def test_a_consumer_that_stops_no_longer_holds_the_other_back(tmp_path: Path) ->
     fanout.close()
 
 
-def test_decode_errors_reach_every_consumer(tmp_path: Path) -> None:
-    clip = write_clip(tmp_path / "clip.mp4", n=40)
-    cut = tmp_path / "cut.mp4"
-    data = clip.read_bytes()
+def test_decode_errors_reach_every_consumer_after_the_good_frames(tmp_path: Path) -> None:
+    full = tmp_path / "full.avi"
+    with av.open(str(full), "w") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        rng = np.random.default_rng(1)
+        for _ in range(60):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    cut = tmp_path / "cut.avi"
+    data = full.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
+    good: list[int] = []
+    with pytest.raises(DecodeError):
+        good.extend(f.index for f in iter_frames(cut))
+    assert len(good) > 10
     fanout = FrameFanout(cut, 0, None, {"a": None, "b": 32})
     for name in ("a", "b"):
-        with pytest.raises(DecodeError, match=r"cut\.mp4"):
-            list(fanout.stream(name))
+        seen: list[int] = []
+        with pytest.raises(DecodeError, match=r"cut\.avi"):
+            seen.extend(f.index for f in fanout.stream(name))
+        assert seen == good
     fanout.close()
+
+
+def test_a_consumer_stopping_early_stops_the_decoder(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", n=60)
+    fanout = FrameFanout(clip, 0, None, {"only": None}, max_bytes=2 * H * W * 3)
+    stream = fanout.stream("only")
+    assert next(iter(stream)).index == 0
+    stream.close()
+    fanout.close()  # returns once the decoding thread has ended
+    assert not [t for t in threading.enumerate() if t.name == "vidrig-decode"]
 
 
 def test_closing_the_fanout_releases_a_waiting_consumer(tmp_path: Path) -> None:
