@@ -237,7 +237,8 @@ def test_truncated_mp4_is_an_error(tmp_path: Path, clip: Path) -> None:
         list(iter_frames(path))
 
 
-def test_truncated_avi_is_an_error(tmp_path: Path) -> None:
+def write_cut_avi(tmp_path: Path) -> Path:
+    """An AVI of 60 noise frames cut in half: its first frames decode, then it ends short of its frame count."""
     full = tmp_path / "full.avi"
     with av.open(str(full), "w") as c:
         s = c.add_stream("mpeg4", rate=25)
@@ -252,6 +253,11 @@ def test_truncated_avi_is_an_error(tmp_path: Path) -> None:
     data = full.read_bytes()
     path = tmp_path / "cut.avi"
     path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_truncated_avi_is_an_error(tmp_path: Path) -> None:
+    path = write_cut_avi(tmp_path)
     with pytest.raises(DecodeError) as exc:
         list(iter_frames(path))
     assert exc.value.details["reason"] == "truncated"

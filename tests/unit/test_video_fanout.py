@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from backend.video import FrameFanout, iter_frame_sizes, iter_frames
 from protocol.errors import Cancelled, DecodeError
-from tests.unit.test_video import H, W, write_clip
+from tests.unit.test_video import H, W, write_clip, write_cut_avi
 
 
 def _consume(stream, out: list, errors: list) -> None:
@@ -65,20 +64,7 @@ def test_a_consumer_that_stops_no_longer_holds_the_other_back(tmp_path: Path) ->
 
 
 def test_decode_errors_reach_every_consumer_after_the_good_frames(tmp_path: Path) -> None:
-    full = tmp_path / "full.avi"
-    with av.open(str(full), "w") as c:
-        s = c.add_stream("mpeg4", rate=25)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        rng = np.random.default_rng(1)
-        for _ in range(60):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), format="rgb24")
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    cut = tmp_path / "cut.avi"
-    data = full.read_bytes()
-    cut.write_bytes(data[: len(data) // 2])
+    cut = write_cut_avi(tmp_path)
     good: list[int] = []
     with pytest.raises(DecodeError):
         good.extend(f.index for f in iter_frames(cut))
