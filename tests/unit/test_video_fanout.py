@@ -107,3 +107,11 @@ def test_several_sizes_from_one_conversion_match_single_sizes(tmp_path: Path) ->
     for full, small in iter_frame_sizes(clip, 0, None, (None, 48)):
         np.testing.assert_array_equal(small.image, next(iter(iter_frames(clip, full.index, full.index + 1, 48))).image)
         assert full.image.shape == (H, W, 3) and small.image.shape == (32, 48, 3)
+
+
+def test_consumers_asking_for_the_same_size_share_a_read_only_image(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", n=3)
+    a, b = next(iter(iter_frame_sizes(clip, 0, None, (None, 10_000))))  # both full size: one array for both
+    assert a.image is b.image and not a.image.flags.writeable
+    (alone,) = next(iter(iter_frame_sizes(clip, 0, None, (None,))))
+    assert alone.image.flags.writeable  # a consumer alone may still draw on its frames
