@@ -14,6 +14,7 @@ STEPS: list[list[str]] = [
     [*BACKEND, "benchmarks.bench_camera"],
     [*BACKEND, "benchmarks.bench_fit"],
     [*BACKEND, "benchmarks.bench_pipeline"],
+    [*BACKEND, "benchmarks.bench_first_job"],
     [*BACKEND, "benchmarks.bench_hmp", "--family", "synthetic"],
     [str(REPO / ".venv-blender" / "bin" / "python"), "benchmarks/bench_addon.py"],
 ]

@@ -13,6 +13,7 @@ from ..cache.stage_cache import StageCache
 from ..methods.base import JobSpec
 from ..pipeline import run_job
 from .store import JobStore
+from .warmup import warm_up
 
 
 def describe_device(device: str) -> str:
@@ -42,6 +43,7 @@ def worker_main(
     device = pick_device(device)
     cache = StageCache(cache_root, cache_max)
     store = JobStore(jobs_root)
+    warm_up(device)  # before "ready": jobs wait queued (cancellable at once) rather than inside the worker
     conn.send(("ready", describe_device(device)))
     while True:
         try:
