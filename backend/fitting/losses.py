@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -11,7 +15,12 @@ def gmof(residual: Tensor, sigma: float) -> Tensor:
 
     Quadratic (r^2) for |r| << sigma, saturating at sigma^2 for outliers; rho(sigma) = sigma^2 / 2.
     """
-    r2 = residual * residual
+    return gmof_squared(residual * residual, sigma)
+
+
+def gmof_squared(r2: Tensor, sigma: float) -> Tensor:
+    """`gmof` of squared residual norms: a data term then takes no square root for a norm that this would square
+    again (solves call it every step and pay per operation)."""
     s2 = sigma * sigma
     return s2 * r2 / (s2 + r2)
 
@@ -34,27 +43,41 @@ def project(points_c: Tensor, k: Tensor, min_depth: float = 1e-3) -> Tensor:
     return xy @ k[:2, :2].T + k[:2, 2]
 
 
-def image_residual(points_c: Tensor, kp2d: Tensor, k: Tensor) -> Tensor:
-    """Per-point 2D error (...,N) of camera-frame points, converted to metres at the point's depth:
-    |pixel error| / focal * depth.
+def image_residual_squared(points_c: Tensor, kp2d: Tensor, k: Tensor) -> Tensor:
+    """Squared per-point 2D error (...,N) of camera-frame points, converted to metres at the point's depth:
+    (|pixel error| / focal * depth)^2.
 
     Expressing image errors in metres makes one robust scale and one weight work at any resolution and distance.
     """
-    err_px = (project(points_c, k) - kp2d).norm(dim=-1)
+    err_px = project(points_c, k) - kp2d
     focal = 0.5 * (k[0, 0] + k[1, 1])
-    return err_px / focal * points_c[..., 2].detach().clamp_min(0.1)
+    return (err_px * err_px).sum(-1) * (points_c[..., 2].detach().clamp_min(0.1) / focal).square()
 
 
-def finite_difference(x: Tensor, order: int) -> Tensor:
-    """Forward finite differences of `order` along the first (time) axis."""
-    for _ in range(order):
-        x = x[1:] - x[:-1]
-    return x
+@functools.lru_cache(maxsize=64)
+def _difference_operator(t: int, order: int, scale: float, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(T-order, T) sparse matrix of `scale` times the forward differences of `order` (binomial stencil)."""
+    stencil = np.array([(-1) ** (order - i) * math.comb(order, i) for i in range(order + 1)], np.float64) * scale
+    rows = np.repeat(np.arange(t - order), order + 1)
+    cols = rows + np.tile(np.arange(order + 1), t - order)
+    index = torch.as_tensor(np.stack([rows, cols]), device=device)
+    values = torch.as_tensor(np.tile(stencil, t - order), dtype=dtype, device=device)
+    return torch.sparse_coo_tensor(index, values, (t - order, t), check_invariants=True).coalesce()
+
+
+def finite_difference(x: Tensor, order: int, scale: float = 1.0) -> Tensor:
+    """Forward finite differences of `order` along the first (time) axis, times `scale`: one sparse product,
+    where slices and subtractions would cost a solve several operations a step forwards and backwards."""
+    t = x.shape[0]
+    if t <= order:
+        return x[:0] * scale
+    op = _difference_operator(t, order, float(scale), x.device, x.dtype)
+    return torch.sparse.mm(op, x.reshape(t, -1)).view(t - order, *x.shape[1:])
 
 
 def position_steps(x: Tensor, order: int = 2, fps: float = 30.0) -> Tensor:
     """Squared velocity (order 1) or acceleration (order 2) (T-order,...) of positions (T,...,3), in 30 fps units."""
-    d = finite_difference(x, order) * (fps / 30.0) ** order
+    d = finite_difference(x, order, (fps / 30.0) ** order)
     return (d * d).sum(-1)
 
 
@@ -65,7 +88,7 @@ def mean_or_zero(x: Tensor) -> Tensor:
 
 def rotation_smoothness(rot: Tensor, order: int = 1, fps: float = 30.0) -> Tensor:
     """Mean squared Frobenius velocity (order 1) or acceleration (order 2) of rotation matrices (T,...,3,3)."""
-    d = finite_difference(rot, order) * (fps / 30.0) ** order
+    d = finite_difference(rot, order, (fps / 30.0) ** order)
     return mean_or_zero((d * d).sum((-1, -2)))
 
 

@@ -39,8 +39,9 @@ def _frames(seed: int = 0) -> FrameData:
     contacts = (torch.rand(T, 4, generator=g) > 0.5).float()
     return FrameData(
         init_aa=rnd(T, 55, 3, scale=0.3), root_pos0=rnd(T, 3, scale=0.1), kp2d=rnd(T, 75, 2, scale=40.0) + 300.0,
-        conf2d=torch.rand(T, 33, generator=g), hconf=torch.rand(T, 42, generator=g), obs_rel=rnd(T, 33, 3, scale=0.3),
-        vis3d=torch.rand(T, 33, generator=g), obs_h=rnd(T, 2, 21, 3, scale=0.05),
+        conf2d=torch.rand(T, 33, generator=g), hconf=torch.rand(T, 42, generator=g),
+        obs_rel=torch.cat([rnd(T, 33, 3, scale=0.3), rnd(T, 42, 3, scale=0.05)], dim=1),
+        vis3d=torch.rand(T, 33, generator=g),
         hweight=torch.rand(T, 2, 21, generator=g),
         hand_3d_scale=1.0 + 5.0 * torch.rand(T, 2, 1, generator=g), hand_prior_w=1.0 + torch.rand(T, 2, generator=g),
         r_w2c=r_w2c, t_w2c=torch.tensor([0.0, 0.5, 3.0]).expand(T, 3).contiguous(),

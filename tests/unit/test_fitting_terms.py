@@ -20,8 +20,10 @@ from backend.fitting.contact import (
 from backend.fitting.interp import fill_rotations, fill_vectors, smooth_rotations, smooth_vectors
 from backend.fitting.limits import LIMITS_DEG, limit_penalty, limit_table
 from backend.fitting.losses import (
+    finite_difference,
     gmof,
-    image_residual,
+    gmof_squared,
+    image_residual_squared,
     mean_or_zero,
     normalised,
     position_steps,
@@ -48,6 +50,7 @@ def test_geman_mcclure_known_values() -> None:
     assert out[2] == pytest.approx(4.0 / 5.0)
     assert out[3] == pytest.approx(1.0, rel=1e-6)
     assert gmof(torch.tensor(0.3), 2.0) == pytest.approx(4 * 0.09 / 4.09)
+    assert torch.equal(gmof_squared(r * r, 1.0), out)
     assert (torch.tensor([1.0, 3.0]) * normalised(torch.tensor([1.0, 3.0]))).sum() == pytest.approx(2.5)
 
 
@@ -77,7 +80,15 @@ def test_projection_and_image_residual_in_metres() -> None:
     world = torch.tensor([[[0.0, 0.0, 4.0]]])
     r, t = torch.eye(3)[None], torch.zeros(1, 3)
     obs = torch.tensor([[[60.0, 40.0]]])  # 10 px off at depth 4 m with f = 100: 0.4 m
-    assert image_residual(to_camera(world, r, t), obs, k).item() == pytest.approx(0.4)
+    assert image_residual_squared(to_camera(world, r, t), obs, k).item() == pytest.approx(0.16)
+
+
+def test_finite_differences_are_binomial_stencils_along_time() -> None:
+    x = torch.tensor([0.0, 1.0, 4.0, 9.0, 16.0])[:, None, None] * torch.tensor([[1.0, -2.0]])[..., None]  # (5,2,1)
+    assert finite_difference(x, 1)[:, 0, 0].tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert finite_difference(x, 2, scale=0.5)[:, 1, 0].tolist() == [-2.0, -2.0, -2.0]  # -2 t^2: -4, halved
+    assert finite_difference(x, 3).abs().max() == 0.0
+    assert finite_difference(x, 3).shape == (2, 2, 1) and finite_difference(x[:2], 2).shape == (0, 2, 1)
 
 
 def test_smoothness_terms_zero_for_uniform_motion_and_known_for_acceleration() -> None:

@@ -13,16 +13,13 @@ from torch import Tensor
 
 from backend.fitting import mapping as mp
 from backend.fitting.interp import smooth_vectors
-from backend.fitting.limits import limit_penalty
 from backend.fitting.losses import (
-    gmof,
-    image_residual,
-    mean_or_zero,
+    finite_difference,
+    gmof_squared,
+    image_residual_squared,
     normalised,
     position_steps,
     rotation_distance,
-    rotation_smoothness,
-    shape_prior,
     to_camera,
 )
 from backend.fitting.rig import HeldPose, LandmarkRig, RigOutput
@@ -31,8 +28,8 @@ from protocol.skeleton import JOINT_INDEX
 
 from .settings import FitSettings
 
-BODY = slice(1, 22)
 JAW = JOINT_INDEX["jaw"]
+POSE_PARTS = (1, JAW, 2, 30)  # the pose's joints as split in the loss: root, body with jaw, eyes, hands
 LEGS = [JOINT_INDEX[f"{side}_{part}"] for part in ("hip", "knee", "ankle", "foot") for side in ("left", "right")]
 FOOT_POINTS = [*mp.FOOT_LANDMARKS, mp.L_ANKLE, mp.R_ANKLE]  # heels and toes first, then the ankles
 Posed = tuple[Tensor, Tensor, RigOutput]  # local axis-angle (T,55,3), matrices (T,55,3,3), the rig's points
@@ -48,9 +45,8 @@ class FrameData:
     kp2d: Tensor  # (T,75,2) pixels: 33 body, 21 left hand, 21 right hand
     conf2d: Tensor  # (T,33) body keypoint weights (0 on frames without a body)
     hconf: Tensor  # (T,42) hand keypoint weights (wrist-gated)
-    obs_rel: Tensor  # (T,33,3) mediapipe's metric body landmarks about the hips
+    obs_rel: Tensor  # (T,75,3) mediapipe's metric landmarks: body about the hips, each hand about its wrist
     vis3d: Tensor  # (T,33)
-    obs_h: Tensor  # (T,2,21,3) mediapipe's metric hand landmarks about the wrist
     hweight: Tensor  # (T,2,21)
     hand_3d_scale: Tensor  # (T,2,1) how much more a hand's 3D landmarks count for its size in the image (>= 1)
     hand_prior_w: Tensor  # (T,2) weight of the relaxed-hand prior (higher where a hand is unseen)
@@ -80,19 +76,29 @@ class FrameData:
 
 
 @dataclass
-class DataWeights:
-    """The data terms' per-point weights, each divided by its sum: a term is then one product and sum a step."""
+class TermWeights:
+    """Per-point weights of the terms on a set of frames, each with its normalisation (and the data terms' and the
+    feet's own term weights) folded in: a term is then one product and sum a step."""
 
-    body_2d: Tensor  # (T,33)
-    hand_2d: Tensor  # (T,42)
-    body_3d: Tensor  # (T,33)
-    hand_3d: Tensor  # (T,2,21), times each hand's 3D scale after the normalisation
+    data: Tensor  # (2,T,75): image, then 3D; body points, then hands
+    hand_prior: Tensor  # (T,30,1) per finger joint: its hand's prior weight over the frame count
+    slide: Tensor  # (T-1,6) foot points planted on both frames of a step (the ankles 0), per step counted
+    grounded: Tensor  # (T,6) foot points seen planted: held at ground height
+    unseen: Tensor  # (T,6) foot points planted but not seen: pulled to the ground robustly
 
     @staticmethod
-    def of(d: FrameData) -> DataWeights:
+    def of(d: FrameData, w: FitSettings) -> TermWeights:
         """The weights of these frames."""
-        return DataWeights(normalised(d.conf2d), normalised(d.hconf), normalised(d.vis3d),
-                           normalised(d.hweight) * d.hand_3d_scale)
+        t = d.n_frames
+        image = torch.cat([w.w_body_2d * normalised(d.conf2d), w.w_hand_2d * normalised(d.hconf)], dim=1)
+        hands_3d = (normalised(d.hweight) * d.hand_3d_scale).reshape(t, 42)
+        metric = torch.cat([w.w_body_3d * normalised(d.vis3d), w.w_hand_3d * hands_3d], dim=1)
+        hand_prior = d.hand_prior_w[..., None, None].expand(t, 2, 15, 1).reshape(t, 30, 1) / t
+        ankles = d.contacts.new_zeros(t, 2)
+        planted = d.contacts[1:] * d.contacts[:-1] / max(4 * (t - 1), 1)
+        return TermWeights(torch.stack([image, metric]), hand_prior, torch.cat([planted, ankles[1:]], dim=1),
+                       torch.cat([d.grounded, ankles], dim=1) / (4 * t),
+                       torch.cat([d.contacts - d.grounded, ankles], dim=1) / (4 * t))
 
 
 class WholeBodyProblem:
@@ -118,8 +124,21 @@ class WholeBodyProblem:
         self.phases = [(torch.as_tensor(rows, device=data.init_aa.device), data.rows(rows))
                        for rows in (np.arange(p, t, step) for p in range(step))] if step > 1 else []
         self.lock: dict[str, Tensor] = {}  # the foot lock's anchors (T,4,3) and weights (T,4), once it starts
-        self._data_weights = {None: DataWeights.of(data)} | {
-            p: DataWeights.of(phase) for p, (_, phase) in enumerate(self.phases)}
+        self._weights = {None: TermWeights.of(data, settings)} | {
+            p: TermWeights.of(phase, settings) for p, (_, phase) in enumerate(self.phases)}
+        dev, dt = data.init_aa.device, data.init_aa.dtype
+        # what each landmark's 3D position is taken about: the body's about its hips' midpoint, each hand's about its
+        # wrist (the midpoint of the points of both rows; a mean over a pair axis costs a step several times more)
+        self._anchors = (torch.tensor([mp.L_HIP] * 33 + [33] * 21 + [54] * 21, device=dev),
+                         torch.tensor([mp.R_HIP] * 33 + [33] * 21 + [54] * 21, device=dev))
+        self._relaxed = relaxed.reshape(30, 3)  # per finger joint, left hand then right
+        self._parts = torch.zeros(75, 2, dtype=dt, device=dev)  # sums body points (first 33) and hand points apart
+        self._parts[:33, 0], self._parts[33:, 1] = 1.0, 1.0
+        self._joint_mix = torch.zeros(55, 2, dtype=dt, device=dev)  # mean over the joints, and the pelvis alone
+        self._joint_mix[:, 0], self._joint_mix[0, 1] = 1.0 / 55, 1.0
+        # the body joints' ranges, then the jaw's (free): one split of the pose serves the limits and the prior
+        free = torch.full_like(self.lo[:1], 1e6)
+        self.lo, self.hi = torch.cat([self.lo, -free]), torch.cat([self.hi, free])
 
     @property
     def lock_sigma(self) -> float:
@@ -202,48 +221,55 @@ class WholeBodyProblem:
 
     def loss(self, pose: Mover, phase: int | None = None) -> tuple[Tensor, dict[str, float]]:
         """The total loss of the pose `pose` gives, on every frame or on coarse phase `phase`, and each named
-        term's value."""
-        d, w = self.data if phase is None else self.phases[phase][1], self.w
-        t, fps = d.n_frames, d.fps
+        term's weighted value. Terms are few, large operations: a solve pays per operation, forwards and back."""
+        d, s, w = self.data if phase is None else self.phases[phase][1], self._weights[phase], self.w
+        t, fps, n_acc = d.n_frames, d.fps, max(d.n_frames - 2, 1)
         aa, rot, out = pose(phase)
-        body_aa, hands_aa = aa[:, BODY], aa[:, 25:].reshape(t, 2, 15, 3)
+        names: list[str] = []
+        values: list[Tensor] = []  # 1-D tensors, one entry per name
+        weights: list[float] = []
+
+        def add(term_names: tuple[str, ...], value: Tensor, *term_weights: float) -> None:
+            names.extend(term_names)
+            values.append(value.reshape(-1))
+            weights.extend(term_weights)
+
         lm_c = to_camera(out.landmarks, d.r_w2c, d.t_w2c)  # (T,75,3): body, left hand, right hand
-        fit_2d = gmof(image_residual(lm_c, d.kp2d, self.k), w.sigma_2d)
-        terms: dict[str, tuple[float, Tensor]] = {}  # name: (weight, unweighted value)
-        dw = self._data_weights[phase]
-        terms["body_2d"] = (w.w_body_2d, (fit_2d[:, :33] * dw.body_2d).sum())
-        terms["hand_2d"] = (w.w_hand_2d, (fit_2d[:, 33:] * dw.hand_2d).sum())
-        # Root-relative 3D terms: the camera's translation cancels, its rotation turns the body into mediapipe's.
-        lmb_c, lmh_c = lm_c[:, :33], lm_c[:, 33:].reshape(t, 2, 21, 3)
-        rel = lmb_c - 0.5 * (lmb_c[:, mp.L_HIP:mp.L_HIP + 1] + lmb_c[:, mp.R_HIP:mp.R_HIP + 1])
-        terms["body_3d"] = (w.w_body_3d, (gmof((rel - d.obs_rel).norm(dim=-1), w.sigma_3d) * dw.body_3d).sum())
-        rel_h = lmh_c - lmh_c[:, :, :1]
-        terms["hand_3d"] = (w.w_hand_3d, (gmof((rel_h - d.obs_h).norm(dim=-1), w.sigma_3d) * dw.hand_3d).sum())
+        fit_2d = gmof_squared(image_residual_squared(lm_c, d.kp2d, self.k), w.sigma_2d)
+        # 3D about the body's hips and each hand's wrist: the camera's translation cancels, its rotation turns the
+        # body into mediapipe's
+        first, second = self._anchors
+        err_3d = lm_c - 0.5 * (lm_c.index_select(1, first) + lm_c.index_select(1, second)) - d.obs_rel
+        fit_3d = gmof_squared((err_3d * err_3d).sum(-1), w.sigma_3d)
+        add(("body_2d", "hand_2d", "body_3d", "hand_3d"),
+            (torch.stack([fit_2d, fit_3d]) * s.data).sum(1) @ self._parts, 1.0, 1.0, 1.0, 1.0)
         joint_acc = position_steps(out.joints, 2, fps)  # (T-2,55): one difference for all joints and the pelvis
-        terms["smooth_joints"] = (w.w_smooth_joints, mean_or_zero(joint_acc))
-        terms["smooth_rot"] = (w.w_smooth_rot, rotation_smoothness(rot, 2, fps))
-        terms["smooth_root"] = (w.w_smooth_root, mean_or_zero(joint_acc[:, 0]))
-        terms["limits"] = (w.w_limits, limit_penalty(body_aa, self.lo, self.hi).mean())
-        # body and jaw towards rest, hands towards relaxed (weighted per frame and hand): mean squares per frame
-        terms["pose_prior"] = (w.w_pose_prior, aa[:, BODY.start:JAW + 1].square().sum() / t)
-        terms["hand_prior"] = (w.w_hand_prior,
-                               ((hands_aa - self.relaxed).square().sum((-1, -2)) * d.hand_prior_w).sum() / t)
-        terms["shape"] = (w.w_shape, shape_prior(self.betas))
-        feet = out.landmarks_body.index_select(1, self._foot_points)
-        pts = feet[:, :4]
+        add(("smooth_joints", "smooth_root"), joint_acc.sum(0) @ self._joint_mix,
+            w.w_smooth_joints / n_acc, w.w_smooth_root / n_acc)
+        rot_acc = finite_difference(rot, 2, (fps / 30.0) ** 2)
+        add(("smooth_rot",), (rot_acc * rot_acc).sum(), w.w_smooth_rot / (55 * n_acc))
+        _, body, _, hands = aa.split(POSE_PARTS, dim=1)
+        # excess beyond the joint ranges, and body and jaw towards rest
+        off_body = torch.stack([body - body.clamp(self.lo, self.hi), body])
+        add(("limits", "pose_prior"), (off_body * off_body).sum((1, 2, 3)), w.w_limits / t, w.w_pose_prior / t)
+        # hands towards relaxed, weighted per frame and hand
+        off_hands = hands - self._relaxed
+        add(("hand_prior",), (off_hands * off_hands * s.hand_prior).sum(), w.w_hand_prior)
+        add(("shape",), (self.betas * self.betas).sum(), w.w_shape)
+        feet = out.landmarks.index_select(1, self._foot_points)  # (T,6,3): heels and toes, then ankles
+        height = feet[..., 1] - d.ground[:, None]
         if t > 1:
-            planted = d.contacts[1:] * d.contacts[:-1]
-            slide = ((pts[1:] - pts[:-1]) ** 2).sum(-1) * planted * (fps / 30.0) ** 2
-            height = pts[..., 1] - d.ground[:, None]
-            unseen = (d.contacts - d.grounded) * gmof(height, w.unseen_ground_sigma)
-            terms["contact"] = (w.w_contact, slide.mean() + (d.grounded * height ** 2 + unseen).mean())
-        terms["ground"] = (w.w_ground, (torch.relu(d.ground[:, None] - feet[..., 1]) ** 2).mean())
+            step = finite_difference(feet, 1, fps / 30.0)
+            h2 = height * height
+            held = h2 * s.grounded + gmof_squared(h2, w.unseen_ground_sigma) * s.unseen
+            add(("contact",), ((step * step).sum(-1) * s.slide).sum() + held.sum(), w.w_contact)
+        below = torch.relu(-height)
+        add(("ground",), (below * below).sum(), w.w_ground / (6 * t))
         if self.lock:
-            held = (self.lock["weights"] * ((pts - self.lock["anchors"]) ** 2).sum(-1)).sum()
-            terms["foot_lock"] = (w.w_foot_lock, held / self.lock["weights"].sum().clamp_min(1.0))
+            lock = (self.lock["weights"] * (feet[:, :4] - self.lock["anchors"]).square().sum(-1)).sum()
+            add(("foot_lock",), lock / self.lock["weights"].sum().clamp_min(1.0), w.w_foot_lock)
         if len(d.pin_rot):
-            terms["pins"] = (w.w_pins, rotation_distance(rot[d.pinned], d.pin_rot).mean())
-        # one stacked product and sum (and one read-back of the values): a step pays per operation
-        weights = torch.tensor([k for k, _ in terms.values()], dtype=aa.dtype, device=aa.device)
-        weighted = torch.stack([v for _, v in terms.values()]) * weights
-        return weighted.sum(), dict(zip(terms, weighted.detach().tolist(), strict=True))
+            add(("pins",), rotation_distance(rot[d.pinned], d.pin_rot).sum(), w.w_pins / (55 * len(d.pin_rot)))
+        # one weighting and sum (and one read-back of the values)
+        weighted = torch.cat(values) * torch.tensor(weights, dtype=aa.dtype, device=aa.device)
+        return weighted.sum(), dict(zip(names, weighted.detach().tolist(), strict=True))

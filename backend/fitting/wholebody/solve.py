@@ -228,8 +228,9 @@ def solve_fit(
     frames = FrameData(
         init_aa=init_pose.detach(), root_pos0=root_pos0, kp2d=torch.cat([kp2d, hk2d.reshape(t, 42, 2)], dim=1),
         conf2d=conf2d, hconf=hconf.reshape(t, 42),
-        obs_rel=kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]), vis3d=vis3d,
-        obs_h=hk3d - hk3d[:, :, :1], hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
+        obs_rel=torch.cat([kp3d - 0.5 * (kp3d[:, mp.L_HIP:mp.L_HIP + 1] + kp3d[:, mp.R_HIP:mp.R_HIP + 1]),
+                           (hk3d - hk3d[:, :, :1]).reshape(t, 42, 3)], dim=1), vis3d=vis3d,
+        hweight=hweight[..., None].expand(t, 2, 21).contiguous(),
         hand_3d_scale=tt(hand_scale)[..., None],
         hand_prior_w=1.0 + 19.0 * (1.0 - hand_obs), r_w2c=r_w2c, t_w2c=t_w2c, contacts=tt(contacts_np),
         grounded=grounded, ground=tt(ground), pinned=pinned, pin_rot=pin_rot, fps=fps_of(obs))
