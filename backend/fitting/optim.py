@@ -48,8 +48,11 @@ def optimise(
     if len(scales) != len(params):
         raise ValueError(f"lr_scales has {len(scales)} entries for {len(params)} tensors")
     if method == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(  # fused: one kernel a tensor, a third of the loop's cost
-            [{"params": [p], "lr": lr * k, "base_lr": lr * k} for p, k in zip(params, scales, strict=True)],
+        rates: dict[float, list[Tensor]] = {}  # tensors sharing a rate share a group: a step pays per group
+        for p, k in zip(params, scales, strict=True):
+            rates.setdefault(k, []).append(p)
+        opt: torch.optim.Optimizer = torch.optim.Adam(  # fused: one kernel a group, a third of the loop's cost
+            [{"params": ps, "lr": lr * k, "base_lr": lr * k} for k, ps in rates.items()],
             fused=params[0].device.type in ("cpu", "cuda"))
     elif method == "lbfgs":
         opt = torch.optim.LBFGS(params, lr=lr, max_iter=5, history_size=10, line_search_fn="strong_wolfe")
