@@ -225,7 +225,8 @@ class LandmarkRig(torch.nn.Module):
         vectors = torch.cat([self.vectors0[None], self.vector_dirs.view(NUM_BETAS, *self.vectors0.shape)])
         turned = torch.einsum("bvij,kvj->kbvi", self._frames(unturned).transpose(0, 1)[:, self.vector_frames],
                               vectors)
-        points = torch.einsum("pv,kbvc->kbpc", self.paths, turned)
+        # contiguous: einsum hands back a permuted view, which every `place` would otherwise copy whole to flatten
+        points = torch.einsum("pv,kbvc->kbpc", self.paths, turned).contiguous()
         return HeldPose(points[0], points[1:])
 
     def held_except(self, local_rot: Tensor, root_pos: Tensor, betas: Tensor | None,
