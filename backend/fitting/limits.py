@@ -66,7 +66,7 @@ def limit_table(device: torch.device | str = "cpu", dtype: torch.dtype = torch.f
     return lo.to(device=device, dtype=dtype), hi.to(device=device, dtype=dtype)
 
 
-def limit_penalty(body_pose: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
-    """Squared excess (radians^2) of each body_pose (...,21,3) component beyond its range, summed per frame."""
-    excess = torch.relu(lo - body_pose) + torch.relu(body_pose - hi)
-    return (excess * excess).sum((-1, -2))
+def limit_excess(body_pose: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """How far (radians) each body_pose (...,J,3) component lies beyond its range (0 inside): one clamp and one
+    difference, whose squares the solve sums with its pose prior's."""
+    return body_pose - body_pose.clamp(lo, hi)

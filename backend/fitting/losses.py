@@ -10,17 +10,13 @@ import torch
 from torch import Tensor
 
 
-def gmof(residual: Tensor, sigma: float) -> Tensor:
-    """Geman-McClure robust penalty sigma^2 r^2 / (sigma^2 + r^2) of residual norms (any shape).
-
-    Quadratic (r^2) for |r| << sigma, saturating at sigma^2 for outliers; rho(sigma) = sigma^2 / 2.
-    """
-    return gmof_squared(residual * residual, sigma)
-
-
 def gmof_squared(r2: Tensor, sigma: float) -> Tensor:
-    """`gmof` of squared residual norms: a data term then takes no square root for a norm that this would square
-    again (solves call it every step and pay per operation)."""
+    """Geman-McClure robust penalty sigma^2 r^2 / (sigma^2 + r^2) of squared residual norms r2 (any shape).
+
+    Quadratic (r^2) for |r| << sigma, saturating at sigma^2 for outliers; rho(sigma) = sigma^2 / 2. It takes
+    squares so a data term takes no square root for a norm that this would square again (solves call it every
+    step and pay per operation).
+    """
     s2 = sigma * sigma
     return s2 * r2 / (s2 + r2)
 

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from backend.fitting import mapping as mp
 from backend.fitting.interp import smooth_vectors
+from backend.fitting.limits import limit_excess
 from backend.fitting.losses import (
     finite_difference,
     gmof_squared,
@@ -20,6 +21,8 @@ from backend.fitting.losses import (
     normalised,
     position_steps,
     rotation_distance,
+    rotation_smoothness,
+    shape_prior,
     to_camera,
 )
 from backend.fitting.rig import HeldPose, LandmarkRig, RigOutput
@@ -246,16 +249,15 @@ class WholeBodyProblem:
         joint_acc = position_steps(out.joints, 2, fps)  # (T-2,55): one difference for all joints and the pelvis
         add(("smooth_joints", "smooth_root"), joint_acc.sum(0) @ self._joint_mix,
             w.w_smooth_joints / n_acc, w.w_smooth_root / n_acc)
-        rot_acc = finite_difference(rot, 2, (fps / 30.0) ** 2)
-        add(("smooth_rot",), (rot_acc * rot_acc).sum(), w.w_smooth_rot / (55 * n_acc))
+        add(("smooth_rot",), rotation_smoothness(rot, 2, fps), w.w_smooth_rot)
         _, body, _, hands = aa.split(POSE_PARTS, dim=1)
         # excess beyond the joint ranges, and body and jaw towards rest
-        off_body = torch.stack([body - body.clamp(self.lo, self.hi), body])
+        off_body = torch.stack([limit_excess(body, self.lo, self.hi), body])
         add(("limits", "pose_prior"), (off_body * off_body).sum((1, 2, 3)), w.w_limits / t, w.w_pose_prior / t)
         # hands towards relaxed, weighted per frame and hand
         off_hands = hands - self._relaxed
         add(("hand_prior",), (off_hands * off_hands * s.hand_prior).sum(), w.w_hand_prior)
-        add(("shape",), (self.betas * self.betas).sum(), w.w_shape)
+        add(("shape",), shape_prior(self.betas), w.w_shape)
         feet = out.landmarks.index_select(1, self._foot_points)  # (T,6,3): heels and toes, then ankles
         height = feet[..., 1] - d.ground[:, None]
         if t > 1:
