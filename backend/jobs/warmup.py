@@ -1,6 +1,6 @@
 """What a worker's first job would otherwise wait for, done once as the worker starts: the hand-tracker process
 (it loads mediapipe in parallel), the optimiser's first step (torch imports most of its compiler stack on it) and
-mediapipe's import. Here they cost a first job about 4 s more than the next one (`benchmarks.bench_pipeline`)."""
+mediapipe's import. Here they cost a first job about 4 s more than the next one (`benchmarks.bench_first_job`)."""
 
 from __future__ import annotations
 
@@ -49,4 +49,5 @@ def warm_up(device: str) -> dict[str, float]:
             log.warning("warm-up of the %s failed: %s", name, exc)
             continue
         seconds[name] = time.perf_counter() - start
+    log.info("warmed up for the first job: %s", ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()))
     return seconds
